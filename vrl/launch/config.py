@@ -17,8 +17,8 @@ class LaunchConfig:
     """Run name; the run folder is <run_root>/<stage>/<name>/. Empty: a timestamp. Reusing a name resumes."""
     run_root: str = "runs"
     """Folder holding all runs."""
-    wait: bool = True
-    """Block until the job ends, show progress, and exit with the job's status (forced on for cluster=local)."""
+    wait: bool = False
+    """Block until the job ends, show progress, exit with the job's status (always on for cluster=local/debug)."""
     nodes: int = 1
     """Nodes per job (distributed stages)."""
     tasks_per_node: int = 1

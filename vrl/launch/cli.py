@@ -1,0 +1,71 @@
+"""``python jobs/submit.py stage=<name> [cluster=local|slurm|debug] [key=value ...]``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from vrl.config import ConfigError, get_preset, parse, to_yaml
+from vrl.launch import launcher
+from vrl.launch.stages import STAGES, get_stage
+from vrl.log import get_logger, setup_logging
+
+logger = get_logger(__name__)
+
+USAGE = """usage: python jobs/submit.py stage=<name> [cluster=local|slurm|debug] [profile=<name>] [key=value ...]
+       python jobs/submit.py stage=<name> print_config=true     (resolved config with docs, then exit)
+       python jobs/submit.py stage=<name> preset=<preset>       (a named preset as the base config)
+
+stages:
+{stages}"""
+
+
+def _usage() -> str:
+    return USAGE.format(stages="\n".join(f"  {s.name:<10} {s.summary}" for s in STAGES.values()))
+
+
+def _pop(args: list[str], key: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg.startswith(f"{key}="):
+            del args[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def main(argv: Sequence[str]) -> int:
+    setup_logging()
+    args = list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else 2
+    try:
+        stage_name = _pop(args, "stage")
+        if stage_name is None:
+            raise ConfigError("Missing stage=<name>.\n" + _usage())
+        spec = get_stage(stage_name)
+        module = spec.load()
+        preset = _pop(args, "preset")
+        base = get_preset(spec.name, preset) if preset else module.Config
+        cfg, print_config = parse(base, args)
+        if print_config:
+            print(to_yaml(cfg, with_docs=True), end="")
+            return 0
+        setup_logging(cfg.log_level, force=True)
+        sub = launcher.submit(spec, cfg)
+    except ConfigError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    print(f"run folder: {sub.run_dir}", flush=True)
+    for job in sub.all_jobs:
+        print(f"submitted {spec.name}: {launcher.describe(job)}", flush=True)
+    must_wait = cfg.wait or cfg.cluster in ("local", "debug")
+    if not must_wait:
+        print("not waiting (wait=false): follow the logs above; `sacct -j <id>` shows states", flush=True)
+        return 0
+    status = launcher.wait(sub)
+    if status == 0 and sub.finalize is None and spec.is_array(module):
+        status = launcher.run_finalize_locally(spec, cfg, sub)
+    elif sub.finalize is not None:
+        status = max(status, launcher.wait(launcher.Submission(sub.run_dir, [sub.finalize])))
+    print(f"{spec.name}: {'done' if status == 0 else 'FAILED'} (run folder {sub.run_dir})", flush=True)
+    return status

@@ -1,0 +1,90 @@
+"""The callable submitit runs: one stage phase inside a job, checkpointable for preemption/requeue."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from vrl.launch.context import RunContext
+from vrl.launch.stages import get_stage
+from vrl.log import get_logger, setup_logging
+
+logger = get_logger(__name__)
+
+PHASES = ("run", "task", "finalize")
+
+
+def export_distributed_env() -> None:
+    """Export torch.distributed's env:// variables from submitit's job environment (no-op outside one).
+
+    Only sets what is missing, so a launcher that already set them (torchrun, tests) wins.
+    """
+    try:
+        job_env = submitit.JobEnvironment()
+    except RuntimeError:
+        job_env = None
+    if job_env is None or job_env.num_tasks <= 1:
+        for var, value in (
+            ("RANK", "0"),
+            ("WORLD_SIZE", "1"),
+            ("LOCAL_RANK", "0"),
+            ("LOCAL_WORLD_SIZE", "1"),
+        ):
+            os.environ.setdefault(var, value)
+        return
+    dist = submitit.helpers.TorchDistributedEnvironment()
+    values = {
+        "MASTER_ADDR": dist.master_addr,
+        "MASTER_PORT": str(dist.master_port),
+        "RANK": str(dist.rank),
+        "WORLD_SIZE": str(dist.world_size),
+        "LOCAL_RANK": str(dist.local_rank),
+        "LOCAL_WORLD_SIZE": str(dist.local_world_size),
+    }
+    for var, value in values.items():
+        os.environ[var] = value
+
+
+class StageJob(submitit.helpers.Checkpointable):
+    """Runs ``phase`` of stage ``stage`` with ``cfg`` in ``run_dir``.
+
+    On USR2 (time limit) or preemption submitit calls :meth:`checkpoint`, which gives the stage module a
+    chance to persist state (``on_preempt(cfg, ctx)``) and resubmits the same call: stages resume from
+    the checkpoints they keep in the run folder, so the requeued job continues where it stopped.
+    """
+
+    def __init__(self, stage: str, cfg: Any, run_dir: str | Path, phase: str = "run") -> None:
+        assert phase in PHASES, phase
+        self.stage = stage
+        self.cfg = cfg
+        self.run_dir = str(run_dir)
+        self.phase = phase
+
+    def _context(self, task_index: int, num_tasks: int) -> RunContext:
+        return RunContext.from_env(Path(self.run_dir), task_index=task_index, num_tasks=num_tasks)
+
+    def __call__(self, task: Any = None, task_index: int = 0, num_tasks: int = 1) -> Any:
+        export_distributed_env()
+        setup_logging(self.cfg.log_level, force=True)
+        module = get_stage(self.stage).load()
+        ctx = self._context(task_index, num_tasks)
+        if self.phase == "run":
+            return module.run(self.cfg, ctx)
+        if self.phase == "task":
+            return module.run_task(self.cfg, task, ctx)
+        return module.finalize(self.cfg, ctx)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        module = get_stage(self.stage).load()
+        hook = getattr(module, "on_preempt", None)
+        if hook is not None:
+            task_index = kwargs.get("task_index", args[1] if len(args) > 1 else 0)
+            num_tasks = kwargs.get("num_tasks", args[2] if len(args) > 2 else 1)
+            hook(self.cfg, self._context(task_index, num_tasks))
+        logger.warning(
+            "stage %s (%s) preempted: requeuing; it resumes from its last checkpoint", self.stage, self.phase
+        )
+        return super().checkpoint(*args, **kwargs)

@@ -1,0 +1,137 @@
+"""Submit a stage: run folder, resolved config, submitit job(s), optional wait with progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import submitit
+from tqdm import tqdm
+
+from vrl.config import save
+from vrl.launch.config import LaunchConfig
+from vrl.launch.executors import make_executor
+from vrl.launch.job import StageJob
+from vrl.launch.stages import StageSpec
+from vrl.log import get_logger
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class Submission:
+    run_dir: Path
+    jobs: list[submitit.Job]
+    finalize: submitit.Job | None = None
+
+    @property
+    def all_jobs(self) -> list[submitit.Job]:
+        return [*self.jobs, *([self.finalize] if self.finalize else [])]
+
+
+def run_dir_for(stage: str, cfg: LaunchConfig) -> Path:
+    name = cfg.name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(cfg.run_root).resolve() / stage / name
+
+
+def describe(job: submitit.Job) -> str:
+    return f"job {job.job_id}  stdout {job.paths.stdout}  stderr {job.paths.stderr}"
+
+
+def submit(spec: StageSpec, cfg: LaunchConfig) -> Submission:
+    """Create the run folder, save the resolved config and submit the stage's job(s)."""
+    module = spec.load()
+    run_dir = run_dir_for(spec.name, cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.name = run_dir.name
+    save(cfg, run_dir / "config.yaml")
+    folder = run_dir / "submitit"
+    executor = make_executor(cfg, folder, name=f"vrl-{spec.name}-{run_dir.name}")
+    if not spec.is_array(module):
+        job = executor.submit(StageJob(spec.name, cfg, run_dir, "run"))
+        return Submission(run_dir, [job])
+    tasks = list(module.plan(cfg))
+    jobs: list[submitit.Job] = []
+    if tasks:
+        fn = StageJob(spec.name, cfg, run_dir, "task")
+        jobs = executor.map_array(fn, tasks, list(range(len(tasks))), [len(tasks)] * len(tasks))
+    sub = Submission(run_dir, jobs)
+    if cfg.cluster == "slurm":
+        # The finalize job waits for every array task (also failed ones: it reports what is missing).
+        final_ex = make_executor(cfg, folder, name=f"vrl-{spec.name}-{run_dir.name}-finalize")
+        extra = {"dependency": f"afterany:{jobs[0].job_id.split('_')[0]}"} if jobs else {}
+        final_ex.update_parameters(nodes=1, ntasks_per_node=1, **extra)
+        sub.finalize = final_ex.submit(StageJob(spec.name, cfg, run_dir, "finalize"))
+    return sub
+
+
+def _tail(path: Path, pos: int) -> int:
+    """Copy new bytes of ``path`` from ``pos`` to our stderr; return the new position."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(pos)
+            data = fh.read()
+    except FileNotFoundError:
+        return pos
+    if data:
+        sys.stderr.write(data.decode(errors="replace"))
+        sys.stderr.flush()
+    return pos + len(data)
+
+
+def wait(sub: Submission, poll_s: float = 1.0, stream_logs: bool = True) -> int:
+    """Block until all jobs end; stream a single job's log, show a bar for arrays. Return an exit status."""
+    pending = list(sub.jobs)
+    if pending and isinstance(pending[0], submitit.DebugJob):
+        pass  # runs in this process when its result is asked for
+    elif len(pending) == 1 and stream_logs:
+        job = pending[0]
+        positions = {"out": 0, "err": 0}
+        while not job.done():
+            positions["err"] = _tail(job.paths.stderr, positions["err"])
+            positions["out"] = _tail(job.paths.stdout, positions["out"])
+            time.sleep(poll_s)
+        _tail(job.paths.stderr, positions["err"])
+        _tail(job.paths.stdout, positions["out"])
+    elif pending:
+        with tqdm(total=len(pending), desc="array tasks", unit="task") as bar:
+            done: set[int] = set()
+            while len(done) < len(pending):
+                for i, job in enumerate(pending):
+                    if i not in done and job.done():
+                        done.add(i)
+                        bar.update(1)
+                time.sleep(poll_s)
+    status = 0
+    for job in sub.jobs:
+        status = max(status, _report(job))
+    return status
+
+
+def run_finalize_locally(spec: StageSpec, cfg: LaunchConfig, sub: Submission) -> int:
+    """Local/debug executors have no dependencies: run the finalize phase once the array is done."""
+    folder = sub.run_dir / "submitit"
+    executor = make_executor(cfg, folder, name=f"vrl-{spec.name}-finalize")
+    if cfg.cluster == "local":
+        executor.update_parameters(tasks_per_node=1)
+    sub.finalize = executor.submit(StageJob(spec.name, cfg, sub.run_dir, "finalize"))
+    print(f"submitted finalize: {describe(sub.finalize)}", flush=True)
+    return wait(Submission(sub.run_dir, [sub.finalize]))
+
+
+def _report(job: submitit.Job) -> int:
+    try:
+        results: list[Any] = job.results()
+    except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError) as e:
+        lines = str(e).strip().splitlines()
+        logger.error("job %s failed:\n%s", job.job_id, "\n".join(lines[-25:]))
+        logger.error("full logs: %s / %s", job.paths.stdout, job.paths.stderr)
+        return 1
+    result = results[0] if results else None  # rank 0's result
+    if result:
+        logger.info("job %s result: %s", job.job_id, result)
+    return 0
