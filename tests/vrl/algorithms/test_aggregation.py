@@ -63,7 +63,7 @@ def test_empty_mask_gives_zero_not_nan():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="Unknown loss aggregation mode 'mean'.*token_mean"):
+    with pytest.raises(ValueError, match=r"Unknown loss aggregation mode 'mean'.*token_mean"):
         aggregate_loss(LOSS, MASK, "mean")
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         aggregate_loss(LOSS, MASK[:, :2], "token_mean")
