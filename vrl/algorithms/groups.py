@@ -52,7 +52,7 @@ class Groups:
     def std(self, values: Tensor, unbiased: bool = True) -> Tensor:
         """(B,) → per-group standard deviation (G,); 0 for groups too small for the estimator.
 
-        Two-pass (centre, then square) so a constant group gives exactly 0 rather than rounding noise.
+        Two-pass (centre, then square): no catastrophic cancellation for large rewards with small spread.
         """
         centred = values - self.mean(values)[self.index]
         dof = self.sizes.to(values.dtype) - (1.0 if unbiased else 0.0)
@@ -61,11 +61,9 @@ class Groups:
 
     def is_constant(self, values: Tensor) -> Tensor:
         """(B,) → (G,) bool: every member of the group has the same value (singletons included)."""
-        n = self.num_groups
-        hi = torch.full((n,), -torch.inf, dtype=values.dtype, device=values.device)
-        lo = torch.full((n,), torch.inf, dtype=values.dtype, device=values.device)
-        hi = hi.scatter_reduce(0, self.index, values, reduce="amax")
-        lo = lo.scatter_reduce(0, self.index, values, reduce="amin")
+        empty = values.new_empty(self.num_groups)
+        hi = empty.scatter_reduce(0, self.index, values, reduce="amax", include_self=False)
+        lo = empty.scatter_reduce(0, self.index, values, reduce="amin", include_self=False)
         return hi == lo
 
     def broadcast(self, per_group: Tensor) -> Tensor:

@@ -191,7 +191,7 @@ def policy_loss(
     with torch.no_grad():
         log_r = (logp - old_logp).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
         metrics = {
-            "pg_loss": float(loss),
+            "pg_loss": loss.item(),
             "pg_clipfrac": _masked_mean(surrogate.clipped.float(), on),
             "pg_clipfrac_low": _masked_mean(surrogate.clipped_low.float(), on),
             "pg_clipfrac_high": _masked_mean(surrogate.clipped_high.float(), on),
