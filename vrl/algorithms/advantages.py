@@ -50,6 +50,7 @@ def advantage_names() -> list[str]:
 
 
 def _as_float(values: Tensor, groups: Groups, what: str) -> Tensor:
+    values = torch.as_tensor(values, device=groups.index.device)
     groups.check(values, what)
     values = values if values.dtype.is_floating_point else values.to(torch.float32)
     if not torch.isfinite(values).all():

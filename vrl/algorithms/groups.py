@@ -7,6 +7,7 @@ instead of reshaping to ``(num_groups, group_size)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,8 +22,9 @@ class Groups:
     sizes: Tensor
 
     @classmethod
-    def from_ids(cls, group_ids: Tensor) -> Groups:
-        """``group_ids``: integer tensor (B,) of arbitrary ids."""
+    def from_ids(cls, group_ids: Tensor | Sequence[int]) -> Groups:
+        """``group_ids``: integer tensor (B,) of arbitrary ids (a list of ints is accepted)."""
+        group_ids = torch.as_tensor(group_ids)
         if group_ids.dim() != 1:
             raise ValueError(f"group_ids must be 1-D (B,), got shape {tuple(group_ids.shape)}")
         if group_ids.dtype.is_floating_point or group_ids.dtype == torch.bool:

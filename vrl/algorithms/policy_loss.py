@@ -111,17 +111,10 @@ def _check_shapes(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tens
         )
     if advantages.dim() == 1:
         advantages = advantages[:, None]
-    if (
-        advantages.dim() != 2
-        or advantages.shape[0] != logp.shape[0]
-        or advantages.shape[1]
-        not in (
-            1,
-            logp.shape[1],
-        )
-    ):
+    batch, length = logp.shape
+    if advantages.dim() != 2 or advantages.shape[0] != batch or advantages.shape[1] not in (1, length):
         raise ValueError(
-            f"advantages must be (B,) or (B, T) = {tuple(logp.shape)}, got {tuple(advantages.shape)}"
+            f"advantages must be (B,) or (B, T) = {(batch, length)}, got {tuple(advantages.shape)}"
         )
     return advantages.detach().to(logp.dtype).expand_as(logp)
 

@@ -29,6 +29,7 @@ def filter_groups(rewards: Tensor, group_ids: Tensor) -> Tensor:
     Singleton groups are dropped too: they have no group baseline.
     """
     groups = Groups.from_ids(group_ids)
+    rewards = torch.as_tensor(rewards, device=groups.index.device)
     groups.check(rewards, "rewards")
     informative = ~groups.is_constant(rewards) & (groups.sizes >= 2)
     return groups.broadcast(informative)

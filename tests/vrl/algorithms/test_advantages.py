@@ -85,7 +85,9 @@ def test_gdpo_keeps_reward_combinations_distinct_where_grpo_collapses():
 def test_dict_rewards_are_summed_for_non_gdpo():
     parts = {"a": REWARDS * 0.25, "b": REWARDS * 0.75}
     for name in ("grpo", "drgrpo", "rloo"):
-        torch.testing.assert_close(get_advantage(name)(parts, IDS, EPS), get_advantage(name)(REWARDS, IDS, EPS))
+        torch.testing.assert_close(
+            get_advantage(name)(parts, IDS, EPS), get_advantage(name)(REWARDS, IDS, EPS)
+        )
 
 
 @pytest.mark.parametrize("name", ["grpo", "drgrpo", "rloo", "gdpo"])
@@ -135,3 +137,8 @@ def test_bad_inputs_raise():
         get_advantage("grpo")(torch.tensor([1.0, float("nan")]), torch.zeros(2, dtype=torch.long), EPS)
     with pytest.raises(ValueError, match="empty"):
         get_advantage("gdpo")({}, torch.zeros(2, dtype=torch.long), EPS)
+
+
+def test_plain_python_lists_accepted():
+    adv = get_advantage("drgrpo")([1.0, 0.0, 2.0], [0, 0, 1])
+    torch.testing.assert_close(adv, torch.tensor([0.5, -0.5, 0.0]))
