@@ -3,7 +3,7 @@
 Readers use :func:`open_cache`; builds run as the ``cache`` stage or ``python -m cache_builder build``.
 """
 
-from cache_builder.processor_inputs import processor_inputs
+from cache_builder.processor_inputs import processor_kwargs
 from cache_builder.reader import CacheMiss, CacheReader, open_cache
 from cache_builder.spec import ImageSpec, SpecMismatchError, VideoSpec
 
@@ -14,5 +14,5 @@ __all__ = [
     "SpecMismatchError",
     "VideoSpec",
     "open_cache",
-    "processor_inputs",
+    "processor_kwargs",
 ]

@@ -9,6 +9,7 @@ REASONS = (
     "unreadable",  # the operating system refused to read it
     "not_video",  # ffprobe cannot read it or it has no video stream
     "not_image",  # PIL cannot read it
+    "truncated",  # the container index is missing or the stream ends long before its declared duration
     "bad_metadata",  # no frame rate / size
     "too_short",  # fewer frames than the spec needs
     "aspect_ratio",  # longer side / shorter side > 200

@@ -3,7 +3,8 @@
 The frame count is the number of packets of the video stream (``-count_packets``) and the rate is the
 stream's ``avg_frame_rate``: that is what decord reports (it indexes every packet, sorted by pts), and
 qwen-vl-utils samples indices against those two numbers. Header ``nb_frames`` is absent for many
-containers and is not used.
+containers and is not used, except that a stream holding far fewer packets than its header's duration
+implies is reported as truncated rather than cached from its remains.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from cache_builder.errors import MediaError
+
+#: fewer packets than this fraction of what the stream header declares means the file was cut short
+TRUNCATED_FRACTION = 0.9
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
     cmd = [
         "ffprobe", "-v", "error", "-count_packets", "-of", "json",
         "-show_entries",
-        "stream=index,codec_type,codec_name,width,height,avg_frame_rate,nb_read_packets"
+        "stream=index,codec_type,codec_name,width,height,avg_frame_rate,nb_read_packets,duration"
         ":stream_disposition=attached_pic:format=duration",
         str(path),
     ]  # fmt: skip
@@ -57,6 +61,8 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
         raise MediaError("probe_timeout", f"ffprobe took longer than {timeout_s:.0f} s") from e
     if res.returncode != 0:
         msg = res.stderr.decode(errors="replace").strip().splitlines()
+        if any("moov atom not found" in line for line in msg):
+            raise MediaError("truncated", "mp4 index (moov atom) missing: file truncated or corrupt")
         raise MediaError("not_video", f"ffprobe failed: {msg[-1] if msg else 'exit ' + str(res.returncode)}")
     data = json.loads(res.stdout or b"{}")
     streams = [
@@ -71,12 +77,16 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
     if width <= 0 or height <= 0:
         raise MediaError("bad_metadata", f"video stream has no size ({width}x{height})")
     duration = data.get("format", {}).get("duration")
+    total, fps = int(s.get("nb_read_packets") or 0), _rate(s.get("avg_frame_rate"))
+    declared = float(s["duration"]) * fps if s.get("duration") not in (None, "N/A") else None
+    if declared is not None and total < TRUNCATED_FRACTION * declared - 2:
+        raise MediaError("truncated", f"{total} frames present, the header declares ~{declared:.0f}")
     return VideoInfo(
         stream_index=int(s["index"]),
         width=width,
         height=height,
-        total_frames=int(s.get("nb_read_packets") or 0),
-        fps=_rate(s.get("avg_frame_rate")),
+        total_frames=total,
+        fps=fps,
         duration=float(duration) if duration not in (None, "N/A") else None,
         codec=str(s.get("codec_name", "")),
     )

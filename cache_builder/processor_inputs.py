@@ -51,11 +51,11 @@ def image_input(frames: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(frames[0].transpose(1, 2, 0)))
 
 
-def processor_inputs(
+def processor_kwargs(
     videos: Sequence[tuple[np.ndarray, dict[str, Any]]] = (),
     images: Sequence[tuple[np.ndarray, dict[str, Any]]] = (),
 ) -> dict[str, Any]:
-    """Keyword arguments for ``processor(text=..., **processor_inputs(videos, images), return_tensors="pt")``.
+    """Keyword arguments for ``processor(text=..., **processor_kwargs(videos, images), return_tensors="pt")``.
 
     ``videos`` / ``images`` are ``(frames, meta)`` pairs as returned by ``CacheReader.get``, in prompt order.
     """
