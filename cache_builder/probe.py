@@ -46,6 +46,12 @@ def _rate(text: str | None) -> float:
         return float(Fraction(text))
 
 
+def _looks_like_mp4(path: str | Path) -> bool:
+    """An ISO media file starts with an ``ftyp`` box: then a missing ``moov`` means a cut file."""
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] == b"ftyp"
+
+
 def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
     """ffprobe ``path``; raises :class:`MediaError` (reason ``not_video``/``probe_timeout``/...)."""
     cmd = [
@@ -61,7 +67,7 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
         raise MediaError("probe_timeout", f"ffprobe took longer than {timeout_s:.0f} s") from e
     if res.returncode != 0:
         msg = res.stderr.decode(errors="replace").strip().splitlines()
-        if any("moov atom not found" in line for line in msg):
+        if any("moov atom not found" in line for line in msg) and _looks_like_mp4(path):
             raise MediaError("truncated", "mp4 index (moov atom) missing: file truncated or corrupt")
         raise MediaError("not_video", f"ffprobe failed: {msg[-1] if msg else 'exit ' + str(res.returncode)}")
     data = json.loads(res.stdout or b"{}")

@@ -229,6 +229,16 @@ class CacheReader:
             self._handles[shard] = f
         return f
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (DataLoader workers, spawn): open HDF5 handles stay behind and are reopened lazily."""
+        state = dict(self.__dict__)
+        state["_handles"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pid = os.getpid()
+
     def keys(self) -> list[str]:
         """Keys readable under the reader's specs, over all caches."""
         hashes = {h for h in self._spec_hash.values() if h}

@@ -99,7 +99,8 @@ def num_frames(spec: VideoSpec, total_frames: int, video_fps: float) -> int:
         n = floor_by_factor(min(min(max(wanted, min_frames), max_frames), total_frames), FRAME_FACTOR)
     if not FRAME_FACTOR <= n <= total_frames:
         raise MediaError(
-            "too_short", f"{total_frames} frame(s) in range, need {max(n, FRAME_FACTOR)} (spec asks for {n})"
+            "too_short",
+            f"{total_frames} frame(s) in range; the spec selects {n}, at least {FRAME_FACTOR} are needed",
         )
     return n
 

@@ -144,7 +144,7 @@ def assemble_shard(
     staged = sorted(staging_dir.glob("*.h5")) if staging_dir.is_dir() else []
     old = read_catalog(final) if final.exists() else {"entries": {}, "sources": {}, "specs": {}}
     merged_sources = {**old["sources"], **sources}
-    if not staged and merged_sources == old["sources"]:
+    if final.exists() and not staged and merged_sources == old["sources"]:
         return old
     tmp = tmp_name(final)
     catalog = {"entries": dict(old["entries"]), "sources": merged_sources, "specs": dict(old["specs"])}
