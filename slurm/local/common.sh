@@ -25,6 +25,7 @@ log() { echo "[slurm-local] $*" >&2; }
 
 die() {
     log "ERROR: $*"
+    log "logs: $BASE/log/; stop what did start with: $HERE/stop.sh $BASE"
     exit 1
 }
 
@@ -96,11 +97,19 @@ stop_daemons() {
     kill -9 "${alive[@]}" 2>/dev/null || true
 }
 
-# show_logs: the end of every daemon log, for failure reports.
+# lock_base: hold $BASE/.lock until the script exits, so that concurrent start/stop calls (two test
+# sessions on one machine) run one after the other.
+lock_base() {
+    mkdir -p "$BASE"
+    exec 9>"$BASE/.lock"
+    flock -w 300 9 || die "another start.sh/stop.sh holds $BASE/.lock for 300 s"
+}
+
+# show_logs: the end of every daemon log and of the daemons' own stderr, for failure reports.
 show_logs() {
     local f
-    for f in "$BASE"/log/*.log; do
-        [[ -f $f ]] || continue
+    for f in "$BASE"/log/*.log "$BASE"/log/*.out; do
+        [[ -s $f ]] || continue
         echo "===== $f (last 30 lines) =====" >&2
         tail -n 30 "$f" >&2
     done

@@ -30,12 +30,13 @@ render() {
     fi
 }
 
-# spawn LOGNAME COMMAND...: start COMMAND in its own session, detached from the caller's stdio, so that a
-# caller capturing our output (a test) does not wait for the daemons.
+# spawn LOGNAME COMMAND...: start COMMAND in its own session, detached from the caller's stdio (a caller
+# capturing our output, a test, must not wait for the daemons) and without the lock's fd 9 (a daemon
+# holding it would block every later start.sh).
 spawn() {
     local logname=$1
     shift
-    setsid "$@" </dev/null >>"$BASE/log/$logname.out" 2>&1 &
+    setsid "$@" </dev/null >>"$BASE/log/$logname.out" 2>&1 9>&- &
 }
 
 start_munge() {
@@ -67,15 +68,15 @@ start_mysql() {
     if [[ ! -d $BASE/mysql/data/mysql ]]; then
         log "initialising MariaDB data directory (first start only)"
         mariadb-install-db --no-defaults --datadir="$BASE/mysql/data" --user=root \
-            --auth-root-authentication-method=socket --skip-test-db >>"$BASE/log/mariadb-install.log" 2>&1 ||
+            --auth-root-authentication-method=socket --skip-test-db >"$BASE/log/mariadb-install.txt" 2>&1 ||
             {
-                show_logs
+                cat "$BASE/log/mariadb-install.txt" >&2
                 die "mariadb-install-db failed"
             }
     fi
     spawn mariadb mariadbd --no-defaults --datadir="$BASE/mysql/data" --socket="$MYSQL_SOCKET" \
         --pid-file="$BASE/run/mariadb.pid" --log-error="$BASE/log/mariadb.log" --skip-networking \
-        --user=root --innodb-lock-wait-timeout=900 --innodb-log-file-size=64M
+        --user=root --innodb-buffer-pool-size=256M --innodb-lock-wait-timeout=900 --innodb-log-file-size=64M
     wait_for 30 mariadb mysql_ok || {
         show_logs
         die "MariaDB does not answer on $MYSQL_SOCKET"
@@ -143,6 +144,7 @@ node_ready() {
 }
 
 main() {
+    lock_base
     mkdir -p "$BASE"/{etc,state,spool,log,run,munge,mysql}
     chmod 700 "$BASE/munge"
     local changed
@@ -152,7 +154,6 @@ main() {
     else
         if [[ -n $changed ]]; then
             # A changed config needs the Slurm daemons restarted; the state directory survives.
-            log "configuration changed: restarting the Slurm daemons"
             stop_daemons slurmd slurmctld slurmdbd
         fi
         local t0=$SECONDS

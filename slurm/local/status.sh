@@ -4,19 +4,22 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh" "${1:-}"
 
-yes_no() { if "$@"; then echo up; else echo DOWN; fi; }
+up_down() { if "$@"; then echo up; else echo DOWN; fi; }
 
 echo "base:      $BASE"
 echo "SLURM_CONF=$SLURM_CONF"
-echo "munged:    $(yes_no munge_ok)"
-echo "mariadb:   $(yes_no mysql_ok)"
-echo "slurmdbd:  $(yes_no dbd_ok)"
-echo "slurmctld: $(yes_no ctld_ok)"
-echo "slurmd:    $(yes_no pid_alive "$BASE/run/slurmd.pid")"
-echo "node:      $HOST $(node_state)"
-echo "sacct:     $(yes_no sacct_ok)"
+echo "munged:    $(up_down munge_ok)"
+echo "mariadb:   $(up_down mysql_ok)"
+echo "slurmdbd:  $(up_down dbd_ok)"
+echo "slurmctld: $(up_down ctld_ok)"
+echo "slurmd:    $(up_down pid_alive "$BASE/run/slurmd.pid")"
+# Clients retry for ~10 s against a missing daemon: only ask the ones that are up.
 if ctld_ok; then
+    echo "node:      $HOST $(node_state)"
     squeue -o "%.8i %.9P %.20j %.8T %.10M %R"
+fi
+if dbd_ok; then
+    echo "sacct:     $(up_down sacct_ok)"
 fi
 if healthy; then
     echo "healthy"

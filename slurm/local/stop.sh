@@ -15,6 +15,7 @@ if [[ ! -d $BASE ]]; then
     log "nothing to stop: $BASE does not exist"
     exit 0
 fi
+lock_base
 
 # Jobs left running would keep their slurmstepd and user processes alive after slurmd stops.
 if ctld_ok && [[ -n $(squeue -h -o %i 2>/dev/null) ]]; then
@@ -31,6 +32,9 @@ stop_daemons slurmd slurmctld
 stop_daemons slurmdbd
 # Only a munged started by start.sh has its pid file here; a system munged is left alone.
 stop_daemons mariadb munged
+
+# tests/slurm_cluster.py marks a cluster started by test sessions; it is stopped now.
+rm -f "$BASE/clients/started-by-tests"
 
 if ((purge)); then
     log "deleting $BASE"
