@@ -62,7 +62,7 @@ class RewardConfig:
         if self.sandbox_max_processes < 1:
             raise ValueError(f"sandbox_max_processes must be >= 1, got {self.sandbox_max_processes}.")
         for name in self.extra_modules:
-            if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
+            if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name) or name.endswith(".py"):
                 raise ValueError(
                     f"extra_modules takes importable module names like 'mypkg.rewards', got {name!r} "
                     "(file paths are not accepted)."

@@ -3,11 +3,14 @@
 Each call starts a fresh ``python -I -S`` (isolated mode, no site-packages: standard library only) with:
 - an empty environment and a temporary working directory (deleted afterwards);
 - ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_NPROC`` set by the runner
-  before any untrusted code runs, then root dropped to ``nobody`` (so ``RLIMIT_NPROC`` bites);
-- an audit hook refusing sockets, subprocesses, fork/exec/spawn, kill, ctypes and raising limits;
+  before any untrusted code runs; as root it then drops to ``nobody`` (so ``RLIMIT_NPROC`` bites and files
+  outside its directory are not writable), using the first interpreter whose standard library ``nobody``
+  can read (this one, else the system ``python3``); with none, it stays root (logged);
+- an audit hook refusing sockets, subprocesses, fork/exec/spawn, kill, ctypes, raising limits, and
+  file writes/removals outside its working directory (the only guard left when it runs as root);
 - isolation ``namespace`` (the default where it works): ``unshare --net --pid --mount-proc --fork
-  --kill-child`` (as root), or with ``--user --map-root-user`` (unprivileged user namespaces): no network
-  interface but a down loopback, its own PID space, all of it killed when the sandbox ends;
+  --kill-child`` (as root) or with ``--user --map-root-user`` (unprivileged user namespaces): no network
+  interface but a down loopback, its own PID space, everything in it killed when the sandbox ends;
   isolation ``rlimits`` (the fallback, logged once): limits and the audit hook only, no OS-level network
   isolation, and a process that calls ``setsid`` could outlive the wall-clock kill;
 - a wall-clock limit: the whole process group is killed with ``SIGKILL``.
@@ -45,7 +48,7 @@ _MAX_REPORT_BYTES = 4 * 1024 * 1024
 _OUTPUT_CHARS = 65536
 _NOBODY = 65534
 _probe_lock = threading.Lock()
-_probed: dict[str, list[str] | None] = {}
+_probed: dict[str, _Setup] = {}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class SandboxLimits:
     """RLIMIT_FSIZE in MiB."""
     isolation: str = "auto"
     """auto, namespace or rlimits (see the module docstring)."""
+
+
+_PROBE = SandboxLimits(wall_s=30.0, cpu_s=10, memory_mb=512)
 
 
 @dataclass(frozen=True)
@@ -83,49 +89,85 @@ class SandboxResult:
 
 
 def _namespace_prefix() -> list[str] | None:
-    """An ``unshare`` command line that works here (probed once), or None."""
+    """An ``unshare`` command line that works here, or None."""
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return None
+    base = ["--net", "--pid", "--mount-proc", "--fork", "--kill-child"]
+    variants = [[unshare, *base], [unshare, "--user", "--map-root-user", *base]]
+    if os.geteuid() != 0:
+        variants.reverse()
+    for cmd in variants:
+        try:
+            probe = subprocess.run(
+                [*cmd, "--", "/bin/true"], env={}, capture_output=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return [*cmd, "--"]
+    return None
+
+
+def _interpreters() -> list[str]:
+    found = [sys.executable, getattr(sys, "_base_executable", sys.executable)]
+    found += [p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(p, os.X_OK)]
+    return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class _Setup:
+    prefix: tuple[str, ...]
+    """unshare command line (empty: no namespaces)."""
+    python: str
+    """Interpreter running the sandbox."""
+    drop_privileges: bool
+    """Root drops to nobody inside the sandbox."""
+
+
+def _setup(isolation: str) -> _Setup:
+    """Namespaces and interpreter for ``isolation``, probed once per process.
+
+    As root, the sandbox drops to ``nobody`` so that ``RLIMIT_NPROC`` applies and files are not writable;
+    that needs an interpreter whose standard library ``nobody`` can read (a Python under ``/root`` is
+    not), so the system ``python3`` is tried next. Without one it stays root (logged): process creation
+    and writes outside its directory are then refused by the audit hook only.
+    """
     with _probe_lock:
-        if "namespace" in _probed:
-            return _probed["namespace"]
-        unshare = shutil.which("unshare")
-        found = None
-        if unshare:
-            base = ["--net", "--pid", "--mount-proc", "--fork", "--kill-child"]
-            variants = [[unshare, *base], [unshare, "--user", "--map-root-user", *base]]
-            if os.geteuid() != 0:
-                variants.reverse()
-            for cmd in variants:
-                try:
-                    probe = subprocess.run(
-                        [*cmd, "--", "/bin/true"], env={}, capture_output=True, timeout=10, check=False
-                    )
-                except (OSError, subprocess.TimeoutExpired):
-                    continue
-                if probe.returncode == 0:
-                    found = [*cmd, "--"]
+        if isolation in _probed:
+            return _probed[isolation]
+        prefix: list[str] = []
+        if isolation != "rlimits":
+            found = _namespace_prefix()
+            if found is None and isolation == "namespace":
+                raise ValueError(
+                    "sandbox_isolation=namespace but 'unshare --net --pid' does not work on this machine "
+                    "(needs root or unprivileged user namespaces); use sandbox_isolation=auto or rlimits."
+                )
+            if found is None:
+                logger.warning(
+                    "Python sandbox: unshare is unavailable or refused; running with rlimits and audit hooks "
+                    "only (no OS-level network isolation)."
+                )
+            prefix = found or []
+        setup = _Setup(tuple(prefix), sys.executable, False)
+        if os.geteuid() == 0:
+            for python in _interpreters():
+                candidate = _Setup(tuple(prefix), python, True)
+                probe = _run(
+                    candidate, "import math, heapq, json, re, collections, itertools", ["pass"], _PROBE
+                )
+                if probe.passed == 1:
+                    setup = candidate
                     break
-        if found is None:
-            logger.warning(
-                "Python sandbox: unshare is unavailable or refused; running with rlimits and audit hooks "
-                "only (no OS-level network isolation). Set reward.sandbox_isolation=namespace to require it."
-            )
-        _probed["namespace"] = found
-        return found
-
-
-def _command(isolation: str) -> tuple[list[str], str]:
-    python = [sys.executable, "-I", "-S", "-c", _RUNNER]
-    if isolation == "rlimits":
-        return python, "rlimits"
-    prefix = _namespace_prefix()
-    if prefix is None:
-        if isolation == "namespace":
-            raise ValueError(
-                "sandbox_isolation=namespace but 'unshare --net --pid' does not work on this machine "
-                "(needs root or unprivileged user namespaces); use sandbox_isolation=auto or rlimits."
-            )
-        return python, "rlimits"
-    return [*prefix, *python], "namespace"
+            else:
+                logger.warning(
+                    "Python sandbox runs as root: no interpreter with a standard library readable by "
+                    "'nobody' (tried %s).",
+                    ", ".join(_interpreters()),
+                )
+        _probed[isolation] = setup
+        return setup
 
 
 def _read_reports(proc: subprocess.Popen, nonce: str, deadline: float) -> tuple[list[dict], bool]:
@@ -199,12 +241,16 @@ def run_python_tests(code: str, tests: list, limits: SandboxLimits | None = None
     """
     limits = limits or SandboxLimits()
     _validate_tests(tests)
-    cmd, isolation = _command(limits.isolation)
+    return _run(_setup(limits.isolation), code, tests, limits)
+
+
+def _run(setup: _Setup, code: str, tests: list, limits: SandboxLimits) -> SandboxResult:
     nonce = secrets.token_hex(16)
     request = {
         "nonce": nonce,
         "code": code,
         "tests": [t if isinstance(t, str) else {"input": t.get("input", "")} for t in tests],
+        "drop_privileges": setup.drop_privileges,
         "limits": {
             "cpu_s": int(limits.cpu_s),
             "memory_bytes": int(limits.memory_mb) * 1024 * 1024,
@@ -215,11 +261,11 @@ def run_python_tests(code: str, tests: list, limits: SandboxLimits | None = None
     }
     workdir = tempfile.mkdtemp(prefix="vrl-sandbox-")
     try:
-        if os.geteuid() == 0:
+        if setup.drop_privileges:
             os.chown(workdir, _NOBODY, _NOBODY)
         deadline = time.monotonic() + limits.wall_s
         proc = subprocess.Popen(
-            cmd,
+            [*setup.prefix, setup.python, "-I", "-S", "-c", _RUNNER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -237,7 +283,7 @@ def run_python_tests(code: str, tests: list, limits: SandboxLimits | None = None
         writer.join()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return _summarize(events, tests, timed_out, isolation)
+    return _summarize(events, tests, timed_out, "namespace" if setup.prefix else "rlimits")
 
 
 def _feed(stream, data: bytes) -> None:

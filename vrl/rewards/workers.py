@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from vrl.log import get_logger
@@ -29,6 +30,17 @@ logger = get_logger(__name__)
 STARTUP_TIMEOUT_S = 120.0
 
 
+def _import_path() -> str:
+    """The parent's import path for the worker, led by the folder holding this ``vrl`` package.
+
+    Extension modules then resolve as they do in the parent, and a ``vrl`` folder elsewhere on the path
+    (e.g. ``tests/vrl``) cannot shadow the package as a namespace package.
+    """
+    root = str(Path(__file__).resolve().parents[2])
+    entries = [root, *(p for p in sys.path if p and p != root)]
+    return os.pathsep.join(dict.fromkeys(entries))
+
+
 class WorkerTimeout(Exception):
     """The worker did not answer in time (it was killed) or died."""
 
@@ -36,8 +48,7 @@ class WorkerTimeout(Exception):
 class _Worker:
     def __init__(self, memory_mb: int) -> None:
         env = dict(os.environ)
-        # the parent's import path, so extension modules resolve in the worker as they do here
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["PYTHONPATH"] = _import_path()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vrl.rewards.worker", str(int(memory_mb))],
             stdin=subprocess.PIPE,

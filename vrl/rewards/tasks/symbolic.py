@@ -33,10 +33,10 @@ def _on_alarm(signum: int, frame: Any) -> None:
 def _parse(text: str) -> list:
     from math_verify import parse
 
-    parsed = parse(text, parsing_timeout=None)
-    if not parsed and "$" not in text and "\\(" not in text:
-        parsed = parse(f"${text}$", parsing_timeout=None)
-    return parsed
+    if any(marker in text for marker in ("$", "\\(", "\\[", "\\boxed")):
+        return parse(text, parsing_timeout=None)
+    # an extracted answer is the expression itself: read it as LaTeX first ("2\\sqrt{2}" is not "2")
+    return parse(f"${text}$", parsing_timeout=None) or parse(text, parsing_timeout=None)
 
 
 def _equivalent(answer: str, truth: str) -> tuple[bool, bool]:

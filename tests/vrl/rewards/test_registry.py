@@ -1,0 +1,130 @@
+"""One registry: aliases, unknown types listing the known ones, duplicates, user extension modules."""
+
+import sys
+import textwrap
+
+import pytest
+
+from vrl.rewards import (
+    RewardConfig,
+    Verdict,
+    canonical_type,
+    get_type,
+    known_types,
+    register_reward,
+    score,
+    score_batch,
+    unregister_reward,
+)
+from vrl.rewards.registry import load_extra_modules
+
+ALIASES = {
+    "multiple choice": ["multiple choice", "multiple_choice", "Multiple Choice"],
+    "numerical": ["numerical", "number"],
+    "regression": ["regression"],
+    "open-ended": ["open-ended", "open_ended", "free-form", "video qa"],
+    "ocr": ["ocr", "OCR"],
+    "boolean": ["boolean"],
+    "math": ["math"],
+    "code": ["code", "svg-code", "html-code"],
+    "llava": ["llava", "critic"],
+    "temporal grounding": ["temporal grounding"],
+    "spatial grounding": ["spatial grounding"],
+    "spatial-temporal grounding": ["spatial-temporal grounding"],
+    "tracking": ["tracking"],
+    "REC": ["REC"],
+    "SSR": ["SSR"],
+    "CRR": ["CRR"],
+    "caption": ["caption"],
+}
+
+
+@pytest.mark.parametrize(("canonical", "names"), ALIASES.items())
+def test_aliases_resolve(canonical, names):
+    for name in names:
+        assert canonical_type(name) == canonical
+    assert canonical in known_types()
+
+
+def test_every_type_declares_its_answer_format():
+    for name in known_types():
+        rtype = get_type(name)
+        assert rtype.answer_format and rtype.example
+
+
+def test_unknown_type_raises_listing_known_types():
+    with pytest.raises(ValueError) as err:
+        score({"problem_type": "interpretive dance", "solution": "x"}, "x")
+    assert "interpretive dance" in str(err.value)
+    for name in ("multiple choice", "numerical", "tracking"):
+        assert name in str(err.value)
+    with pytest.raises(ValueError, match="Known types"):
+        canonical_type(None)
+
+
+def test_duplicate_names_raise():
+    with pytest.raises(ValueError, match="already taken"):
+        register_reward("numerical", answer_format="x", example="1")(lambda a, s, c: 1.0)
+    with pytest.raises(ValueError, match="already taken"):
+        register_reward("brand new", aliases=("Multiple_Choice",), answer_format="x", example="1")(
+            lambda a, s, c: 1.0
+        )
+    assert "brand new" not in known_types()
+
+
+def test_register_in_code_and_unregister():
+    @register_reward("shout", answer_format="a loud word", example="HEY")
+    def shout(answer, sample, config):
+        return Verdict(float(answer == sample["solution"].upper()), parsed=answer.isupper())
+
+    try:
+        assert score({"problem_type": "shout", "solution": "hey"}, "<answer>HEY</answer>")["overall"] == 1.0
+        assert score({"problem_type": "shout", "solution": "hey"}, "<answer>hey</answer>")["format"] == 0.5
+    finally:
+        unregister_reward("shout")
+    assert "shout" not in known_types()
+
+
+def test_extension_module_by_name(tmp_path, monkeypatch):
+    package = tmp_path / "vrl_test_ext_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rewards.py").write_text(
+        textwrap.dedent(
+            """
+            from vrl.rewards import register_reward
+
+            @register_reward("word count", aliases=("wc",), answer_format="a number", example="3")
+            def word_count(answer, sample, config):
+                return float(answer.strip() == str(len(sample["solution"].split())))
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = RewardConfig(extra_modules=["vrl_test_ext_pkg.rewards"])
+    try:
+        sample = {"problem_type": "wc", "solution": "one two three"}
+        assert score(sample, "<answer>3</answer>", cfg)["accuracy"] == 1.0
+        assert [r["accuracy"] for r in score_batch([sample, sample], ["3", "4"], cfg)] == [1.0, 0.0]
+        load_extra_modules(["vrl_test_ext_pkg.rewards"])  # importing again is a no-op, not a duplicate
+    finally:
+        unregister_reward("word count")
+        sys.modules.pop("vrl_test_ext_pkg.rewards", None)
+        sys.modules.pop("vrl_test_ext_pkg", None)
+
+
+@pytest.mark.parametrize("name", ["mypkg/rewards.py", "rewards.py", "../x", "/abs/path"])
+def test_extension_modules_are_names_not_paths(name):
+    with pytest.raises(ValueError, match="module names"):
+        RewardConfig(extra_modules=[name]).validate()
+    with pytest.raises(ValueError, match=r"not paths|module names"):
+        load_extra_modules([name])
+
+
+def test_missing_extension_module_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot be imported"):
+        score(
+            {"problem_type": "numerical", "solution": "1"},
+            "1",
+            RewardConfig(extra_modules=["no_such_mod_xyz"]),
+        )
