@@ -53,8 +53,6 @@ class AlgorithmConfig:
     """DAPO soft overlong punishment: ramp length in tokens before the max response length; 0 disables."""
     overlong_penalty_factor: float = 1.0
     """Reward penalty at (and beyond) the max response length when overlong shaping is on."""
-    offpolicy_gamma: float = 0.1
-    """LUFFY policy shaping f(p) = p / (p + gamma) on off-policy (offline) tokens."""
 
     def validate(self) -> None:
         if not 0.0 <= self.clip_low < 1.0:
@@ -63,7 +61,7 @@ class AlgorithmConfig:
             raise ValueError(f"algorithm.clip_high must be >= 0, got {self.clip_high}")
         if self.clip_c != 0 and self.clip_c <= 1.0:
             raise ValueError(f"algorithm.clip_c must be > 1 (or 0 to disable dual clip), got {self.clip_c}")
-        for name in ("eps", "token_sum_norm", "offpolicy_gamma"):
+        for name in ("eps", "token_sum_norm"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"algorithm.{name} must be > 0, got {getattr(self, name)}")
         for name in ("kl_coef", "entropy_coef", "overlong_buffer_len", "overlong_penalty_factor"):

@@ -52,11 +52,13 @@ def actor_loss(
     ref_logp: Tensor | None = None,
     entropy: Tensor | None = None,
     offpolicy_mask: Tensor | None = None,
+    offpolicy_gamma: float = 0.1,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total actor loss and metrics. ``logp``, ``old_logp``, ``ref_logp``, ``entropy``, ``mask``: (B, T);
-    ``advantages`` (B,) or (B, T); ``offpolicy_mask`` (B,) or (B, T). ``num_tokens`` / ``num_seqs``: global
+    ``advantages`` (B,) or (B, T); ``offpolicy_mask`` (B,) or (B, T) marks
+    offline tokens shaped with ``offpolicy_gamma`` (the trainer's ``mix.gamma``). ``num_tokens`` / ``num_seqs``: global
     denominators when the batch is split into micro-batches (see aggregation)."""
     agg = {"token_sum_norm": cfg.token_sum_norm, "num_tokens": num_tokens, "num_seqs": num_seqs}
     loss, metrics = policy_loss(
@@ -70,7 +72,7 @@ def actor_loss(
         ratio_level=cfg.ratio_level,
         loss_agg_mode=cfg.loss_agg_mode,
         offpolicy_mask=offpolicy_mask,
-        offpolicy_gamma=cfg.offpolicy_gamma,
+        offpolicy_gamma=offpolicy_gamma,
         **agg,
     )
     if cfg.kl_as == "loss" and cfg.uses_reference:
