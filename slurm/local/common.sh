@@ -38,9 +38,12 @@ munge_ok() { munge -n --socket="$MUNGE_SOCKET" 2>/dev/null | unmunge --socket="$
 
 mysql_ok() { mariadb-admin --no-defaults --socket="$MYSQL_SOCKET" -uroot ping >/dev/null 2>&1; }
 
-dbd_ok() { pid_alive "$BASE/run/slurmdbd.pid" && sacctmgr -n list cluster >/dev/null 2>&1; }
+# Slurm clients retry for 60 s when SLURM_CONF does not exist: check it first.
+conf_ok() { [[ -f $SLURM_CONF ]]; }
 
-ctld_ok() { scontrol ping 2>/dev/null | grep -q "is UP"; }
+dbd_ok() { conf_ok && pid_alive "$BASE/run/slurmdbd.pid" && sacctmgr -n list cluster >/dev/null 2>&1; }
+
+ctld_ok() { conf_ok && scontrol ping 2>/dev/null | grep -q "is UP"; }
 
 # node_state: the node's state as sinfo prints it (idle, mixed, allocated, down*, drained, ...).
 node_state() { sinfo -h -n "$HOST" -o %T 2>/dev/null | head -n1; }
@@ -49,7 +52,6 @@ sacct_ok() { sacct -n -X -S now >/dev/null 2>&1; }
 
 # healthy: every daemon answers, the node accepts jobs and sacct works.
 healthy() {
-    [[ -f $SLURM_CONF ]] || return 1
     munge_ok && mysql_ok && dbd_ok && ctld_ok || return 1
     pid_alive "$BASE/run/slurmd.pid" || return 1
     case $(node_state) in
