@@ -1,8 +1,8 @@
 """``python -m vrl.rewards score INPUT.jsonl [OUTPUT.jsonl] [key=value ...]``.
 
 Each input line is a JSON object with ``problem_type``, ``response``, ``solution`` and optional
-``options`` (any other keys are kept). Each output line is the input plus ``overall``, ``format``,
-``accuracy`` (and the type's extra metrics). A line that cannot be scored (invalid JSON, missing
+``options`` (any other keys are kept). Each output line is the input plus ``overall``, ``format`` and
+``accuracy`` (the Python API also returns the types' extra metrics). A line that cannot be scored (invalid JSON, missing
 ``response``, unknown problem type, malformed solution) is written with an ``error`` message instead;
 unknown types list the known ones. Every other line is still scored. Exit status: 0 when every line was
 scored, 1 when at least one line carries an ``error``, 2 for a usage or configuration error. Output goes to
@@ -92,7 +92,8 @@ def run(lines: Iterable[str], out: TextIO, cfg: RewardConfig) -> tuple[int, int,
             else:
                 scored += 1
                 per_type[canonical_type(record["problem_type"])].append(result["overall"])
-                out.write(json.dumps({**record, **result}) + "\n")
+                main_keys = {k: result[k] for k in ("overall", "format", "accuracy")}
+                out.write(json.dumps({**record, **main_keys}) + "\n")
         pending.clear()
 
     for item in _records(lines):

@@ -1,9 +1,10 @@
 """The one registry of problem types: canonical names, aliases, answer formats and reward functions.
 
 A reward function judges the *extracted answer* (see :mod:`vrl.rewards.extract`) of one sample:
-``fn(answer: str, sample: dict, config: RewardConfig) -> float | Verdict``. It must never raise because of
-the answer (model output is untrusted) and may raise ``ValueError`` for a malformed ground truth (a data
-error). A plain float return means "accuracy, answer parsed".
+``fn(answer: str, sample: dict, config: RewardConfig) -> float | Verdict | dict`` (``fn(answer, sample)``
+and ``fn(answer)`` are accepted too). It must never raise because of the answer (model output is
+untrusted) and may raise ``ValueError`` for a malformed ground truth (a data error). A plain float return
+means "accuracy, answer parsed"; a dict carries ``accuracy``, optionally ``parsed`` and extra metrics.
 
 Built-in types live in :mod:`vrl.rewards.tasks`; users add their own with :func:`register_reward` in
 their own module and name it in ``reward.extra_modules`` (imported by module name, never by path).
@@ -11,7 +12,9 @@ their own module and name it in ``reward.extra_modules`` (imported by module nam
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,26 +64,50 @@ _lock = threading.RLock()
 _types: dict[str, RewardType] = {}
 _lookup: dict[str, str] = {}  # normalized name or alias -> canonical name
 _builtins_loaded = False
+_loading_builtins = False
 _loaded_modules: set[str] = set()
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def _norm(name: str) -> str:
     return " ".join(str(name).strip().lower().replace("_", " ").split())
 
 
+def _adapt(fn: Callable) -> RewardFn:
+    """Accept ``fn(answer)``, ``fn(answer, sample)`` and ``fn(answer, sample, config)``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+        return fn
+    required = [p for p in params if p.kind in _POSITIONAL]
+    if len(required) >= 3:
+        return fn
+    if not required:
+        raise ValueError(f"Reward function {fn!r} must take (answer, sample[, config]).")
+
+    @functools.wraps(fn)
+    def adapted(answer: str, sample: dict, config: Any) -> Any:
+        return fn(answer, sample) if len(required) == 2 else fn(answer)
+
+    return adapted
+
+
 def register_reward(
     name: str,
     *,
     aliases: Iterable[str] = (),
-    answer_format: str,
-    example: str,
+    answer_format: str = "the final answer only",
+    example: str = "...",
     isolated: bool = False,
     concurrency: str = "inline",
 ) -> Callable[[RewardFn], RewardFn]:
     """Decorator registering ``fn(answer, sample, config) -> float | Verdict`` as problem type ``name``.
 
     Names and aliases match case-insensitively, ``_`` reading as a space (``Multiple_Choice`` finds
-    ``multiple choice``). A name or alias already taken raises ``ValueError``.
+    ``multiple choice``). A name or alias already taken (built-in types included) raises ``ValueError``.
+    ``answer_format`` and ``example`` feed :func:`vrl.rewards.answer_instruction`.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"A reward type needs a non-empty name, got {name!r}.")
@@ -88,9 +115,10 @@ def register_reward(
         raise ValueError(f"concurrency must be one of {CONCURRENCY}, got {concurrency!r}.")
 
     def decorator(fn: RewardFn) -> RewardFn:
+        _ensure_builtins()  # so a user type cannot take a built-in name before the built-ins load
         rtype = RewardType(
             name=name,
-            fn=fn,
+            fn=_adapt(fn),
             aliases=tuple(aliases),
             answer_format=answer_format,
             example=example,
@@ -125,13 +153,18 @@ def unregister_reward(name: str) -> None:
 
 
 def _ensure_builtins() -> None:
-    global _builtins_loaded
+    global _builtins_loaded, _loading_builtins
     if _builtins_loaded:
         return
     with _lock:
-        if not _builtins_loaded:
+        if _builtins_loaded or _loading_builtins:  # the built-in modules register while loading
+            return
+        _loading_builtins = True
+        try:
             importlib.import_module("vrl.rewards.tasks")
-            _builtins_loaded = True
+        finally:
+            _loading_builtins = False
+        _builtins_loaded = True
 
 
 def load_extra_modules(names: Iterable[str]) -> None:

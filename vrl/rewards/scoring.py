@@ -21,12 +21,21 @@ from vrl.rewards.workers import WorkerTimeout, get_pool
 
 
 def as_verdict(value: Any) -> Verdict:
-    """A reward function's return value (float or :class:`Verdict`) as a Verdict."""
+    """A reward function's return value (float, :class:`Verdict` or dict) as a Verdict."""
     if isinstance(value, Verdict):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)):
         return Verdict(float(value))
-    raise TypeError(f"A reward function must return a float or a Verdict, got {type(value).__name__}.")
+    if isinstance(value, Mapping) and "accuracy" in value:
+        extras = {
+            str(k): v
+            for k, v in value.items()
+            if k not in ("accuracy", "parsed", "overall", "format") and isinstance(v, (int, float))
+        }
+        return Verdict(value["accuracy"], bool(value.get("parsed", True)), extras)
+    raise TypeError(
+        f"A reward function must return a float, a Verdict or a dict with 'accuracy', got {type(value).__name__}."
+    )
 
 
 def _unit(value: Any) -> float:

@@ -1,5 +1,6 @@
 """One registry: aliases, unknown types listing the known ones, duplicates, user extension modules."""
 
+import subprocess
 import sys
 import textwrap
 
@@ -128,3 +129,36 @@ def test_missing_extension_module_is_a_clear_error():
             "1",
             RewardConfig(extra_modules=["no_such_mod_xyz"]),
         )
+
+
+def test_short_signatures_and_dict_returns():
+    @register_reward("echo two")
+    def two(answer, sample):
+        return {"accuracy": float(answer == sample["solution"]), "parsed": answer != "", "len": 0.5}
+
+    @register_reward("echo one")
+    def one(answer):
+        return answer == "ok"
+
+    try:
+        result = score({"problem_type": "echo two", "solution": "x"}, "<answer>x</answer>")
+        assert result == {"overall": 1.0, "format": 1.0, "accuracy": 1.0, "len": 0.5}
+        assert score({"problem_type": "echo one", "solution": "x"}, "<answer>ok</answer>")["accuracy"] == 1.0
+    finally:
+        unregister_reward("echo two")
+        unregister_reward("echo one")
+
+
+def test_a_user_type_cannot_take_a_builtin_name_first():
+    # in a fresh interpreter, registering before any lookup still sees the built-ins
+    code = (
+        "from vrl.rewards import register_reward\n"
+        "try:\n"
+        "    register_reward('numerical')(lambda a, s, c: 1.0)\n"
+        "except ValueError as e:\n"
+        "    print('raised', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.startswith("raised") and "already taken" in out.stdout
