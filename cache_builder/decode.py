@@ -10,6 +10,7 @@ so a long video is never held in memory at full resolution. A watchdog kills a h
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import threading
 from pathlib import Path
@@ -95,18 +96,15 @@ def decode_frames(
     drain = threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)
     watchdog.start()
     drain.start()
+    batches: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=2)
+    reader = threading.Thread(target=_pipe_reader, args=(proc.stdout, info, len(unique), batches), daemon=True)
+    reader.start()
     got = 0
-    batch = np.empty((min(RESIZE_BATCH, len(unique)), info.height, info.width, 3), dtype=np.uint8)
     try:
-        while got < len(unique):
-            n = min(len(batch), len(unique) - got)
-            filled = _read_frames(proc.stdout, batch[:n])
-            if filled:
-                out[got : got + filled] = _resize_batch(batch[:filled], size)
-                got += filled
-            if filled < n:
-                break
-        proc.stdout.read()  # let ffmpeg finish (nothing more is expected)
+        while (batch := batches.get()) is not None:
+            out[got : got + len(batch)] = _resize_batch(batch, size)
+            got += len(batch)
+        reader.join()
         proc.wait()
     finally:
         watchdog.cancel()
@@ -127,6 +125,27 @@ def decode_frames(
     return out[[slot[i] for i in indices]] if len(unique) != len(indices) else out
 
 
+def _pipe_reader(stream, info: VideoInfo, count: int, batches: queue.Queue) -> None:
+    """Move raw frames from ffmpeg's stdout into ``batches`` (None at the end).
+
+    A thread, so that ffmpeg decodes the next frames while the previous batch is being resized: a
+    720p frame is far bigger than the pipe buffer, so without it decoding and resizing would alternate.
+    """
+    try:
+        remaining = count
+        while remaining:
+            batch = np.empty((min(RESIZE_BATCH, remaining), info.height, info.width, 3), dtype=np.uint8)
+            filled = _read_frames(stream, batch)
+            if filled:
+                batches.put(batch[:filled])
+            remaining -= filled
+            if filled < len(batch):
+                break
+        stream.read()  # let ffmpeg finish (nothing more is expected)
+    finally:
+        batches.put(None)
+
+
 def _read_frames(stream, frames: np.ndarray) -> int:
     """Fill ``frames`` (k, H, W, 3) from the pipe; return how many whole frames arrived before EOF."""
     view = memoryview(frames.reshape(-1))
@@ -140,5 +159,5 @@ def _read_frames(stream, frames: np.ndarray) -> int:
 
 
 def _resize_batch(hwc: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 (k, H, W, 3) → uint8 (k, 3, h, w); the permuted (channels-last) view is what qwen-vl-utils resizes."""
+    """uint8 (k, H, W, 3) → uint8 (k, 3, h, w)."""
     return resize_frames(torch.from_numpy(hwc).permute(0, 3, 1, 2), size).numpy()
