@@ -1,9 +1,9 @@
 """Reward throughput and latency on a mixed corpus of every type, adversarial responses included.
 
 ``python -m vrl.rewards.benchmark [num_normal=40] [num_workers=2] [timeout_s=5]`` prints, per problem
-type, the calls per second one core sustains (sequential calls, one thread), p50 / p99 / max latency over
-all responses, the max over the adversarial ones alone, then the throughput of ``score_batch`` over the
-whole corpus. Normal responses mix right and wrong answers, reasoning, missing tags and ``\\boxed{}``;
+type, the calls per second one core sustains (sequential calls, one thread) on the mixed corpus and on
+the normal responses alone, p50 / p99 / max latency over all responses, the max over the adversarial ones
+alone, then the throughput of ``score_batch`` over the whole corpus. Normal responses mix right and wrong answers, reasoning, missing tags and ``\\boxed{}``;
 adversarial ones are 1 MB strings, deep nesting, tag floods, pathological LaTeX, fork bombs, XML bombs.
 """
 
@@ -101,6 +101,9 @@ def adversarial_responses() -> list[str]:
         "<answer>9^{9^{9^{9^{9^{9^{9}}}}}}</answer>",
         "<answer>" + '{"a":' * 5000 + "1" + "}" * 5000 + "</answer>",
         "<answer>" + "[" * 100000 + "]" * 100000 + "</answer>",
+        "<answer>" + "<a" * 30000 + "</answer>",
+        "<answer>" + "".join(f"{i}, " for i in range(9000)) + "</answer>",
+        "<answer>" + "-0" * 30000 + "</answer>",
         "<answer>```python\nimport os\nwhile True:\n    os.fork()\n```</answer>",
         "<answer>```python\ndef add(a, b):\n    while True:\n        pass\n```</answer>",
         '<answer><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><svg>&b;</svg></answer>',
@@ -121,9 +124,14 @@ def normal_responses(right: str, wrong: str, count: int, rng: random.Random) -> 
 @dataclass
 class Row:
     problem_type: str
-    latencies: list[float]
+    normal: list[float]
+    """Seconds per call, normal responses."""
     adversarial: list[float]
-    cpu_s: float
+    """Seconds per call, adversarial responses."""
+
+    @property
+    def latencies(self) -> list[float]:
+        return self.normal + self.adversarial
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -141,7 +149,6 @@ def run(num_normal: int = 40, config: RewardConfig | None = None) -> tuple[list[
         record = {"problem_type": problem_type, **sample}
         score(record, right, cfg)  # warm caches and workers outside the measurement
         latencies, adversarial = [], []
-        cpu = time.process_time()
         for response in normal_responses(right, wrong, num_normal, rng):
             start = time.perf_counter()
             score(record, response, cfg)
@@ -152,7 +159,7 @@ def run(num_normal: int = 40, config: RewardConfig | None = None) -> tuple[list[
             score(record, response, cfg)
             adversarial.append(time.perf_counter() - start)
             corpus.append((record, response))
-        rows.append(Row(problem_type, latencies + adversarial, adversarial, time.process_time() - cpu))
+        rows.append(Row(problem_type, latencies, adversarial))
     start = time.perf_counter()
     score_batch([r for r, _ in corpus], [t for _, t in corpus], cfg)
     return rows, time.perf_counter() - start, len(corpus)
@@ -160,15 +167,16 @@ def run(num_normal: int = 40, config: RewardConfig | None = None) -> tuple[list[
 
 def format_table(rows: list[Row], batch_s: float, n: int, cfg: RewardConfig) -> str:
     lines = [
-        "| type | calls | calls/s/core | p50 ms | p99 ms | max ms | adversarial max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| type | calls | calls/s/core mixed | calls/s/core normal | p50 ms | p99 ms | max ms | adversarial max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        wall = sum(row.latencies)
+        all_calls = row.latencies
         lines.append(
-            f"| {row.problem_type} | {len(row.latencies)} | {len(row.latencies) / wall:,.0f} | "
-            f"{1e3 * statistics.median(row.latencies):.2f} | {1e3 * _percentile(row.latencies, 0.99):.1f} | "
-            f"{1e3 * max(row.latencies):.1f} | {1e3 * max(row.adversarial):.1f} |"
+            f"| {row.problem_type} | {len(all_calls)} | {len(all_calls) / sum(all_calls):,.0f} | "
+            f"{len(row.normal) / sum(row.normal):,.0f} | {1e3 * statistics.median(all_calls):.2f} | "
+            f"{1e3 * _percentile(all_calls, 0.99):.1f} | {1e3 * max(all_calls):.1f} | "
+            f"{1e3 * max(row.adversarial):.1f} |"
         )
     cores = min(cfg.num_workers, os.cpu_count() or 1)
     lines.append(

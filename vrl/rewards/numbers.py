@@ -143,16 +143,21 @@ def parse_number(text: str) -> Fraction | None:
         return None
     text = _LATEX_SPACES.sub("", text)
     text = _LATEX_FRAC.sub(r"\1/\2", text)
-    digits = [_token_value(m) for m in _NUMBER.finditer(text)]
-    if digits:
-        if any(v is None for v in digits):
-            return None
-        values = set(digits)
-    else:
-        values = set(_word_numbers(text))
-    if len(values) != 1:
-        return None
-    return next(iter(values))
+    value: Fraction | None = None
+    seen: set[str] = set()
+    for m in _NUMBER.finditer(text):
+        token = m.group(0)
+        if token in seen:
+            continue  # a repeated mention costs no conversion
+        seen.add(token)
+        current = _token_value(m)
+        if current is None or (value is not None and current != value):
+            return None  # a malformed number or a second, different one: stop at once
+        value = current
+    if seen:
+        return value
+    values = set(_word_numbers(text))
+    return values.pop() if len(values) == 1 else None
 
 
 def round2(value: Fraction) -> Fraction:

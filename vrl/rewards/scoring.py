@@ -38,7 +38,7 @@ def as_verdict(value: Any) -> Verdict:
     )
 
 
-def _unit(value: Any) -> float:
+def unit_interval(value: Any) -> float:
     """A float clipped to [0, 1]; NaN and non-numbers read as 0."""
     try:
         x = float(value)
@@ -87,19 +87,19 @@ def _judge(rtype: RewardType, answer: str, sample: Mapping, cfg: RewardConfig, i
 
 
 def _assemble(extraction: Extraction, verdict: Verdict, cfg: RewardConfig) -> dict[str, float]:
-    accuracy = _unit(verdict.accuracy)
+    accuracy = unit_interval(verdict.accuracy)
     fmt = (1.0 if verdict.parsed else 0.5) if extraction.tagged else 0.0
     if cfg.require_think and not extraction.think:
         fmt = 0.0
     result = {
-        "overall": _unit(cfg.accuracy_weight * accuracy + cfg.format_weight * fmt),
+        "overall": unit_interval(cfg.accuracy_weight * accuracy + cfg.format_weight * fmt),
         "format": fmt,
         "accuracy": accuracy,
     }
     if cfg.require_think:
         result["think"] = float(extraction.think)
     for key, value in verdict.extras.items():
-        result.setdefault(str(key), _unit(value))
+        result.setdefault(str(key), unit_interval(value))
     return result
 
 

@@ -20,10 +20,14 @@ def _judge(request: dict) -> dict:
     load_extra_modules(config.extra_modules)
     rtype = get_type(request["type"])
     # local import: scoring imports workers, which must not import scoring at module level
-    from vrl.rewards.scoring import as_verdict
+    from vrl.rewards.scoring import as_verdict, unit_interval
 
     verdict = as_verdict(rtype.fn(request["answer"], request["sample"], config))
-    return {"accuracy": verdict.accuracy, "parsed": verdict.parsed, "extras": dict(verdict.extras)}
+    return {
+        "accuracy": unit_interval(verdict.accuracy),
+        "parsed": bool(verdict.parsed),
+        "extras": {str(k): unit_interval(v) for k, v in verdict.extras.items()},
+    }
 
 
 def main(argv: list[str]) -> None:

@@ -15,7 +15,7 @@ def test_corpus_covers_every_type_and_the_big_adversarial_cases():
 
 
 def test_table_has_a_row_per_type():
-    rows = [Row(name, [0.001, 0.002, 0.004], [0.004], 0.01) for name in CASES]
+    rows = [Row(name, [0.001, 0.002], [0.004]) for name in CASES]
     table = format_table(rows, 1.0, 3 * len(rows), RewardConfig())
     for name in CASES:
         assert f"| {name} |" in table

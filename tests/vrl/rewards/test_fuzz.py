@@ -192,6 +192,9 @@ BIG = {
     "deep_json": "<answer>" + '{"a":' * 5000 + "1" + "}" * 5000 + "</answer>",
     "deep_list": "<answer>" + "[" * 100000 + "]" * 100000 + "</answer>",
     "code_bomb": "<answer>```python\nimport os\nwhile True:\n    os.fork()\n```</answer>",
+    "html_open_tags_64k": "<answer>" + "<a" * 30000 + "</answer>",
+    "html_comments_64k": "<answer>" + "<!--" * 15000 + "</answer>",
+    "numbers_64k": "<answer>" + "".join(f"{i}, " for i in range(9000)) + "</answer>",
     "xml_bomb": '<answer><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><svg>&b;</svg></answer>',
 }
 
@@ -208,6 +211,24 @@ def test_big_and_pathological_responses_fast_types(big):
 @pytest.mark.parametrize("name", SLOW)
 def test_big_and_pathological_responses_slow_types(name, big):
     check(name, BIG[big])
+
+
+def flood(fragment: str, size: int = 60000) -> str:
+    """``fragment`` repeated to ``size`` characters inside answer tags (under max_answer_chars)."""
+    return "<answer>" + (fragment * (size // max(1, len(fragment)) + 1))[:size] + "</answer>"
+
+
+@pytest.mark.parametrize("fragment", ["-0", "45%", "<a", "</", "[", '{"time": [', "A ", "1 to 2 "])
+def test_fragment_floods_fast_types(fragment):
+    for name in FAST:
+        check(name, flood(fragment))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fragment", FRAGMENTS)
+def test_every_fragment_flood(fragment):
+    for name in FAST:
+        check(name, flood(fragment))
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ HTML markup. Anything else is a malformed record (``ValueError``).
 
 Markup score = 0.7 · recall of the ground truth's tag names + 0.3 · length ratio (whitespace removed),
 and only when the answer parses: SVG as well-formed XML rooted at ``<svg>`` (expat, DTDs refused, so no
-entity expansion), HTML with at least one element (``html.parser``). Python code never runs here: it
+entity expansion), HTML with at least one element (a linear tag scanner: ``html.parser`` is quadratic on
+inputs like ``"<a" * 30000``, seconds for 64 KB). Python code never runs here: it
 runs in :mod:`vrl.rewards.sandbox` and scores the fraction of tests passed.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from typing import Any
 from xml.parsers import expat
 
@@ -25,6 +25,7 @@ from vrl.rewards.sandbox import SandboxLimits, run_python_tests
 TAG_WEIGHT = 0.7
 LENGTH_WEIGHT = 0.3
 _FENCE = "```"
+_HTML_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9:-]*)")
 
 
 def extract_code(answer: str) -> str:
@@ -58,24 +59,25 @@ def svg_tags(markup: str) -> set[str] | None:
     return set(tags)
 
 
-class _TagCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        self.tags.add(tag.lower())
-
-
 def html_tags(markup: str) -> set[str] | None:
-    """Element names found by ``html.parser`` (lenient, linear), or None when there is no element."""
-    collector = _TagCollector()
-    try:
-        collector.feed(markup)
-        collector.close()
-    except (ValueError, AssertionError, RecursionError):
-        return None
-    return collector.tags or None
+    """Lower-cased element names of start tags (comments skipped), or None when there is none. Linear."""
+    tags: set[str] = set()
+    i = 0
+    while True:
+        j = markup.find("<", i)
+        if j < 0:
+            break
+        if markup.startswith("<!--", j):
+            end = markup.find("-->", j + 4)
+            if end < 0:
+                break  # an unterminated comment runs to the end
+            i = end + 3
+            continue
+        m = _HTML_TAG.match(markup, j)
+        if m:
+            tags.add(m.group(1).lower())
+        i = j + 1
+    return tags or None
 
 
 def markup_score(pred_tags: set[str], pred: str, gold_tags: set[str], gold: str) -> float:

@@ -40,6 +40,8 @@ def test_html():
     assert run({"problem_type": "html-code", "solution": gold}, gold)["accuracy"] == pytest.approx(1.0)
     assert run({"problem_type": "html-code", "solution": gold}, "just words")["format"] == 0.5
     assert html_tags("<div><span>x</span>") == {"div", "span"}
+    assert html_tags("<HTML><!-- <b> --><P>x</p>") == {"html", "p"}
+    assert html_tags("a < b and <!-- <p> never closed") is None
 
 
 def test_fenced_block_is_extracted():
