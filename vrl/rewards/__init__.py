@@ -1,7 +1,30 @@
 """Task-aware rewards: one registry of problem types, per-sample routing, bounded and fuzzed.
 
-The trainer and the eval harness both score with :func:`score` / :func:`score_batch`, so training
-rewards and evaluation metrics are the same code. See ``python -m vrl.rewards score --help``.
+The trainer and the eval harness both score with :func:`score` / :func:`score_batch`, so training rewards
+and evaluation metrics are the same code::
+
+    from vrl.rewards import RewardConfig, score, score_batch, answer_instruction
+
+    sample = {"problem_type": "multiple choice", "solution": "<answer>B</answer>", "options": ["A. x", "B. y"]}
+    score(sample, "<think>…</think><answer>B</answer>")  # {"overall": 1.0, "format": 1.0, "accuracy": 1.0}
+    answer_instruction("multiple choice", "think")  # the prompt text asking for what the reward parses
+
+``overall = accuracy_weight · accuracy + format_weight · format`` (0.9 / 0.1). The answer is the last
+``<answer>…</answer>``, else the last ``\\boxed{}``, else the whole response; ``format`` is 1.0 (tag, parses),
+0.5 (tag, does not parse) or 0.0 (no tag, or no ``<think>`` block when ``require_think``). Types and their
+aliases: ``known_types()``; an unknown type raises ``ValueError`` listing them.
+
+A user type lives in the user's module and is named in the config (``reward.extra_modules=[mypkg.rewards]``)::
+
+    from vrl.rewards import Verdict, register_reward
+
+    @register_reward("word count", aliases=("wc",), answer_format="a whole number", example="12")
+    def word_count(answer: str, sample: dict, config) -> Verdict:
+        gold = len(sample["solution"].split())
+        return Verdict(float(answer.strip() == str(gold)), parsed=answer.strip().isdigit())
+
+CLI: ``python -m vrl.rewards score INPUT.jsonl [OUTPUT.jsonl] [key=value ...]``; benchmark:
+``python -m vrl.rewards.benchmark``.
 """
 
 from vrl.rewards.config import RewardConfig
