@@ -52,6 +52,9 @@ class TinySpec:
     """Image processor pixel budget (``shortest_edge``/``longest_edge`` are min/max pixels)."""
     video_size: dict[str, int]
     """Video processor pixel budget (per frame for Qwen2.5-VL, per clip for Qwen3-VL)."""
+    pixel_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    """Normalization of image and video pixels (the family's own values; both processors share them)."""
+    pixel_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     def definition(self) -> dict[str, Any]:
@@ -125,6 +128,8 @@ register(
         },
         image_size={"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 256},
         video_size={"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 256},
+        pixel_mean=(0.48145466, 0.4578275, 0.40821073),  # CLIP's, as Qwen2.5-VL
+        pixel_std=(0.26862954, 0.26130258, 0.27577711),
     )
 )
 
@@ -294,18 +299,17 @@ def _build_processor(spec: TinySpec, tokenizer: Any) -> Any:
     patch, merge, temporal = (
         spec.vision[k] for k in ("patch_size", "spatial_merge_size", "temporal_patch_size")
     )
-    image_processor = Qwen2VLImageProcessor(
-        size=dict(spec.image_size), patch_size=patch, merge_size=merge, temporal_patch_size=temporal
-    )
-    # cap_pixels_per_frame: bound a clip's total pixels the way qwen-vl-utils does (transformers' future
-    # default; setting it also silences the warning about the change).
-    video_kwargs = {
-        "size": dict(spec.video_size),
+    common = {
         "patch_size": patch,
         "merge_size": merge,
         "temporal_patch_size": temporal,
-        "cap_pixels_per_frame": True,
+        "image_mean": list(spec.pixel_mean),
+        "image_std": list(spec.pixel_std),
     }
+    image_processor = Qwen2VLImageProcessor(size=dict(spec.image_size), **common)
+    # cap_pixels_per_frame: bound a clip's total pixels the way qwen-vl-utils does (transformers' future
+    # default; setting it also silences the warning about the change).
+    video_kwargs = {"size": dict(spec.video_size), "cap_pixels_per_frame": True, **common}
     if spec.family == "qwen2.5-vl":
         from transformers import Qwen2_5_VLProcessor as processor_cls
         from transformers import Qwen2VLVideoProcessor as video_cls
