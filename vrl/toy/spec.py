@@ -1,0 +1,115 @@
+"""What a toy suite is made of: its configuration and the small fixed vocabulary of its scenes.
+
+The vocabulary is deliberately tiny (4 colors, 3 shapes, 4 directions, plain dark backgrounds, objects a
+third of the frame) so a tiny model can learn the tasks from pixels within minutes of RL on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: bump when generated content changes for the same config (part of the suite's content hash)
+GENERATOR_VERSION = 1
+
+#: object colors, exact RGB (saturated, far apart in hue)
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+}
+SHAPES = ("square", "circle", "triangle")
+DIRECTIONS = ("left", "right", "up", "down")
+#: plain backgrounds, exact RGB (dark, so every object color stands out)
+BACKGROUNDS: dict[str, tuple[int, int, int]] = {
+    "black": (0, 0, 0),
+    "dark gray": (48, 48, 48),
+    "gray": (96, 96, 96),
+}
+#: a pattern background used by a few motion records for coverage (ffmpeg's ``testsrc2``)
+PATTERN_BACKGROUND = "pattern"
+#: words drawn for OCR: short, upper case, distinct first letters where possible
+WORDS = ("CAT", "DOG", "SUN", "BOX", "MAP", "CUP", "HAT", "PEN", "KEY", "FOX", "JAR", "WEB")
+
+#: canonical problem types of the unified record format
+PROBLEM_TYPES = (
+    "multiple choice",
+    "numerical",
+    "regression",
+    "temporal grounding",
+    "spatial grounding",
+    "spatial-temporal grounding",
+    "tracking",
+    "ocr",
+    "boolean",
+    "open-ended",
+    "math",
+)
+
+
+@dataclass
+class ToyConfig:
+    seed: int = 0
+    """Seed of every random choice; same seed and settings → byte-identical suite."""
+    num_train: int = 300
+    """Training records (spread round-robin over the task families)."""
+    num_val: int = 60
+    """Validation records (generated from a different stream than the training records)."""
+    families: list[str] = field(default_factory=list)
+    """Task families to include (see vrl.toy.tasks); empty: all."""
+    min_side: int = 64
+    """Smallest frame width/height in pixels (odd sizes are drawn too)."""
+    max_side: int = 192
+    """Largest frame width/height in pixels."""
+    fps_choices: list[float] = field(default_factory=lambda: [8.0, 10.0, 12.0])
+    """Frame rates of ordinary videos (coverage videos add 29.97 fps and variable frame rate)."""
+    min_duration: float = 1.0
+    """Shortest ordinary video in seconds (tasks that need time, e.g. counting flashes, may exceed the max)."""
+    max_duration: float = 4.0
+    """Longest ordinary video in seconds."""
+    coverage_every: int = 10
+    """Every n-th video record is a coverage video (29.97 fps, variable frame rate or a long clip); 0: none."""
+    coverage_max_duration: float = 8.0
+    """Duration of the long coverage clips."""
+    out: str = ""
+    """Suite directory. Empty: $VRL_HOME/toy/toy-<content hash> (shared by every stage that needs it)."""
+    num_workers: int = 0
+    """Parallel ffmpeg processes; 0: the CPU count, at most 4."""
+
+    def validate(self) -> None:
+        if self.num_train < 0 or self.num_val < 0 or self.num_train + self.num_val == 0:
+            raise ValueError("num_train and num_val must be ≥ 0 and not both 0")
+        if not 48 <= self.min_side <= self.max_side:
+            raise ValueError(f"need 48 ≤ min_side ≤ max_side, got {self.min_side}, {self.max_side}")
+        if not self.fps_choices or any(f <= 0 for f in self.fps_choices):
+            raise ValueError(f"fps_choices must be positive frame rates, got {self.fps_choices}")
+        if not 0.5 <= self.min_duration <= self.max_duration:
+            raise ValueError(
+                f"need 0.5 ≤ min_duration ≤ max_duration, got {self.min_duration}, {self.max_duration}"
+            )
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be ≥ 0, got {self.num_workers}")
+        if self.coverage_every < 0 or self.coverage_max_duration < self.max_duration:
+            raise ValueError("coverage_every must be ≥ 0 and coverage_max_duration ≥ max_duration")
+        from vrl.toy.tasks import family_names
+
+        unknown = sorted(set(self.families) - set(family_names()))
+        if unknown:
+            raise ValueError(f"Unknown toy families {unknown}. Known families: {', '.join(family_names())}.")
+
+    def generation_fields(self) -> dict[str, Any]:
+        """The fields that determine the suite's content (everything but where it is written)."""
+        skip = ("out", "num_workers")
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(ToyConfig) if f.name not in skip}
+        data["families"] = sorted(self.families)
+        data["fps_choices"] = [float(f) for f in self.fps_choices]
+        return data
+
+    def content_hash(self) -> str:
+        """Hash of the generation fields and the generator version: names the default suite directory."""
+        blob = json.dumps({**self.generation_fields(), "version": GENERATOR_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
