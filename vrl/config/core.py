@@ -10,7 +10,8 @@ Conventions a schema follows:
 - a nested component with a ``name`` field accepts the shorthand ``engine=megatron`` for
   ``engine.name=megatron``;
 - ``ALIASES: ClassVar[dict[str, str]]`` on the top-level schema maps short keys to dotted ones;
-- optional ``validate(self)`` raising ``ValueError`` for cross-field rules.
+- optional ``validate(self)`` raising ``ValueError`` for cross-field rules (each class in the MRO that
+  defines one is run, base classes first, so subclasses do not call ``super().validate()``).
 """
 
 from __future__ import annotations
@@ -167,10 +168,14 @@ def _validate(obj: Any) -> None:
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             _validate(value)
-    validate = getattr(obj, "validate", None)
-    if callable(validate):
+    # every class along the MRO that defines validate() runs it, base classes first: a stage schema
+    # need not remember to call LaunchConfig's checks
+    for klass in reversed(type(obj).__mro__):
+        validate = klass.__dict__.get("validate")
+        if not callable(validate):
+            continue
         try:
-            validate()
+            validate(obj)
         except ConfigError:
             raise
         except ValueError as e:

@@ -19,13 +19,27 @@ class LaunchConfig:
     """Folder holding all runs."""
     wait: bool = False
     """Block until the job ends, show progress, exit with the job's status (always on for cluster=local/debug)."""
-    nodes: int = 1
-    """Nodes per job (distributed stages)."""
-    tasks_per_node: int = 1
-    """Processes per node (distributed stages): the torch.distributed world is nodes × tasks_per_node."""
+    nodes: int = 0
+    """Nodes per job; 0: the Slurm profile's value (1 for cluster=local/debug)."""
+    tasks_per_node: int = 0
+    """Processes per node (the torch.distributed world is nodes × tasks_per_node); 0: the profile's value (1 locally)."""
     array_parallelism: int = 16
     """Array stages: how many array tasks may run at once."""
     timeout_min: int = 0
     """Job time limit in minutes; 0 takes the profile's."""
     log_level: str = choice("INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
     """Project log level."""
+
+    def layout(self) -> tuple[int, int]:
+        """(nodes, tasks_per_node) after applying the Slurm profile's defaults."""
+        nodes, tasks = self.nodes, self.tasks_per_node
+        if (not nodes or not tasks) and self.cluster == "slurm":
+            from vrl.launch.profiles import load_profile
+
+            profile = load_profile(self.profile)
+            nodes, tasks = nodes or profile.nodes, tasks or profile.tasks_per_node
+        return nodes or 1, tasks or 1
+
+    def validate(self) -> None:
+        if self.nodes < 0 or self.tasks_per_node < 0:
+            raise ValueError("nodes and tasks_per_node must be >= 0 (0: the profile's value)")

@@ -48,37 +48,40 @@ def check_slurm(env: dict[str, str] | None = None) -> None:
 
 
 def apply_profile_env(profile: SlurmProfile) -> None:
-    """Client calls made by submitit (sbatch, sacct, scontrol) read the process environment."""
-    os.environ.update(profile.env)
+    """Client calls made by submitit (sbatch, sacct, scontrol) read the process environment; variables
+    already set by the user win over the profile's."""
+    for key, value in profile.env.items():
+        os.environ.setdefault(key, str(value))
 
 
 def make_executor(cfg: LaunchConfig, folder: Path, name: str) -> submitit.Executor:
     """An executor whose jobs write logs under ``folder`` (``%j`` = job id)."""
     folder = Path(folder) / "%j"
+    nodes, tasks_per_node = cfg.layout()
     if cfg.cluster == "debug":
-        if cfg.nodes * cfg.tasks_per_node > 1:
+        if nodes * tasks_per_node > 1:
             raise ConfigError("cluster=debug runs in this process: it cannot run nodes × tasks_per_node > 1.")
         return submitit.DebugExecutor(folder=folder)
     if cfg.cluster == "local":
-        if cfg.nodes > 1:
+        if nodes > 1:
             raise ConfigError("cluster=local runs on this machine: nodes must be 1 (use tasks_per_node).")
         ex = submitit.LocalExecutor(folder=folder)
         ex.update_parameters(
             timeout_min=cfg.timeout_min or LOCAL_TIMEOUT_MIN,
-            tasks_per_node=cfg.tasks_per_node,
+            tasks_per_node=tasks_per_node,
             nodes=1,
             name=name,
         )
         return ex
     profile = load_profile(cfg.profile)
     apply_profile_env(profile)
-    check_slurm(profile.env)
+    check_slurm()
     ex = submitit.SlurmExecutor(folder=folder)
     params: dict = {
         "job_name": name,
         "time": cfg.timeout_min or profile.time_min,
-        "nodes": cfg.nodes if cfg.nodes != 1 else profile.nodes,
-        "ntasks_per_node": cfg.tasks_per_node if cfg.tasks_per_node != 1 else profile.tasks_per_node,
+        "nodes": nodes,
+        "ntasks_per_node": tasks_per_node,
         "cpus_per_task": profile.cpus_per_task,
         "signal_delay_s": profile.signal_delay_s,
         "array_parallelism": cfg.array_parallelism,

@@ -39,7 +39,7 @@ class SlurmProfile:
     setup: list[str] = field(default_factory=list)
     """Shell lines run in the batch script before the job (module load, conda activate, exports)."""
     env: dict[str, str] = field(default_factory=dict)
-    """Environment for the Slurm client calls made by the launcher (sbatch, sacct), e.g. SLURM_CONF."""
+    """Environment for the launcher's Slurm client calls (sbatch, sacct), e.g. SLURM_CONF; set variables win."""
 
 
 def profiles_dir() -> Path:

@@ -1,8 +1,9 @@
 """Stage ``smoke``: check a cluster setup end to end before spending GPU hours.
 
-Counts ``steps`` steps with an atomic checkpoint after each, so a preempted or requeued job resumes
-where it stopped; with several tasks it also initialises torch.distributed (gloo) and all-reduces the
-ranks, proving the exported MASTER_ADDR/RANK/WORLD_SIZE work across tasks and nodes.
+An array of ``num_tasks`` tasks; each counts ``steps`` steps with an atomic checkpoint after each, so a
+preempted or requeued task resumes where it stopped. With several processes per task it also initialises
+torch.distributed (gloo) and all-reduces the ranks, proving that the exported MASTER_ADDR / RANK /
+WORLD_SIZE work across tasks and nodes. The finalize job checks that every task finished.
 """
 
 from __future__ import annotations
@@ -23,23 +24,26 @@ logger = get_logger(__name__)
 
 @dataclass
 class Config(LaunchConfig):
+    num_tasks: int = 1
+    """Array tasks (each an independent counter)."""
     steps: int = 5
-    """Steps to count."""
+    """Steps to count per task."""
     step_seconds: float = 0.2
-    """Sleep per step (make it long to have time to preempt the job)."""
+    """Sleep per step (make it long to have time to preempt a task)."""
     fail_at_step: int = -1
     """Raise at this step (tests the failure path); -1 never."""
 
     def validate(self) -> None:
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.steps < 0 or self.num_tasks < 1:
+            raise ValueError(f"need steps >= 0 and num_tasks >= 1, got {self.steps} / {self.num_tasks}")
 
 
-def _state_path(ctx: RunContext) -> Path:
-    return ctx.run_dir / "smoke_state.json"
+def _state_path(run_dir: Path, task: int) -> Path:
+    return run_dir / "smoke" / f"task_{task}.json"
 
 
 def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w") as fh:
         json.dump(state, fh)
@@ -61,14 +65,20 @@ def _all_reduce_ranks(ctx: RunContext) -> int:
         dist.destroy_process_group()
 
 
-def run(cfg: Config, ctx: RunContext) -> dict:
-    path = _state_path(ctx)
+def plan(cfg: Config) -> list[int]:
+    return list(range(cfg.num_tasks))
+
+
+def run_task(cfg: Config, task: int, ctx: RunContext) -> dict:
+    path = _state_path(ctx.run_dir, task)
     state = json.loads(path.read_text()) if path.exists() else {"step": 0, "starts": 0}
-    state["starts"] += 1
     start = state["step"]
     if start:
-        logger.info("resuming from step %d (start #%d)", start, state["starts"])
+        logger.info("task %d resuming from step %d (start #%d)", task, start, state["starts"] + 1)
     rank_sum = _all_reduce_ranks(ctx) if ctx.world_size > 1 else 0
+    if ctx.is_main:
+        state["starts"] += 1
+        _save(path, state)
     for step in range(start, cfg.steps):
         if step == cfg.fail_at_step:
             raise RuntimeError(f"smoke: failing at step {step} as asked (fail_at_step={step})")
@@ -76,9 +86,10 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         if ctx.is_main:
             state["step"] = step + 1
             _save(path, state)
-            logger.info("step %d/%d", step + 1, cfg.steps)
-    return {
-        "steps": cfg.steps,
+            logger.info("task %d step %d/%d", task, step + 1, cfg.steps)
+    result = {
+        "task": task,
+        "steps": state["step"],
         "resumed_from": start,
         "starts": state["starts"],
         "world_size": ctx.world_size,
@@ -86,3 +97,20 @@ def run(cfg: Config, ctx: RunContext) -> dict:
         "hostname": socket.gethostname(),
         "job_id": os.environ.get("SLURM_JOB_ID", ""),
     }
+    if ctx.is_main:
+        _save(path, {**state, "result": result})
+    return result
+
+
+def finalize(cfg: Config, ctx: RunContext) -> dict:
+    done, missing = [], []
+    for task in plan(cfg):
+        path = _state_path(ctx.run_dir, task)
+        state = json.loads(path.read_text()) if path.exists() else {}
+        (done if state.get("step") == cfg.steps else missing).append(task)
+    if missing:
+        raise RuntimeError(f"smoke: tasks {missing} did not finish")
+    summary = {"tasks": len(done), "steps": cfg.steps}
+    (ctx.run_dir / "smoke" / "summary.json").write_text(json.dumps(summary))
+    logger.info("smoke: all %d tasks finished %d steps", len(done), cfg.steps)
+    return summary

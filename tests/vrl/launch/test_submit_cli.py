@@ -30,7 +30,8 @@ def test_local_job_runs_and_saves_config(tmp_path):
     run_dir = tmp_path / "smoke" / "a"
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["steps"] == 2 and saved["cluster"] == "local" and saved["name"] == "a"
-    assert json.loads((run_dir / "smoke_state.json").read_text())["step"] == 2
+    assert json.loads((run_dir / "smoke" / "task_0.json").read_text())["step"] == 2
+    assert json.loads((run_dir / "smoke" / "summary.json").read_text()) == {"tasks": 1, "steps": 2}
     assert "submitted smoke: job" in out.stdout and "_log.err" in out.stdout
 
 
@@ -39,8 +40,8 @@ def test_rerun_same_name_resumes(tmp_path):
     assert submit(*args, "steps=2", cwd=tmp_path).returncode == 0
     out = submit(*args, "steps=4", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    state = json.loads((tmp_path / "smoke" / "r" / "smoke_state.json").read_text())
-    assert state == {"step": 4, "starts": 2}
+    state = json.loads((tmp_path / "smoke" / "r" / "smoke" / "task_0.json").read_text())
+    assert (state["step"], state["starts"], state["result"]["resumed_from"]) == (4, 2, 2)
     assert "'resumed_from': 2" in out.stderr
 
 
@@ -50,6 +51,25 @@ def test_two_tasks_get_a_torch_distributed_world(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "'world_size': 2" in out.stderr and "'rank_sum': 1" in out.stderr
+
+
+def test_local_array_runs_every_task_then_finalize(tmp_path):
+    out = submit(
+        "stage=smoke",
+        "num_tasks=3",
+        "steps=1",
+        "step_seconds=0",
+        "name=arr",
+        f"run_root={tmp_path}",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    for task in range(3):
+        assert (
+            json.loads((tmp_path / "smoke" / "arr" / "smoke" / f"task_{task}.json").read_text())["step"] == 1
+        )
+    assert "submitted finalize" in out.stdout
+    assert json.loads((tmp_path / "smoke" / "arr" / "smoke" / "summary.json").read_text())["tasks"] == 3
 
 
 def test_failed_job_gives_nonzero_status(tmp_path):
@@ -110,5 +130,5 @@ def test_print_config_prints_documented_yaml(tmp_path):
     assert out.returncode == 0, out.stderr
     cfg = yaml.safe_load(out.stdout)
     assert cfg["steps"] == 9
-    assert "# Steps to count." in out.stdout
+    assert "# Steps to count per task." in out.stdout
     assert not (tmp_path / "runs").exists()
