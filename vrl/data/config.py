@@ -1,0 +1,61 @@
+"""``DataConfig``: training/validation records, media budgets, where frames come from, prompt style."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vrl.config import choice
+
+
+@dataclass
+class ImageBudget:
+    min_pixels: int = 4 * 28 * 28
+    """Image pixel floor (smart_resize min_pixels)."""
+    max_pixels: int = 256 * 28 * 28
+    """Image pixel cap (smart_resize max_pixels): images and video frames have separate budgets."""
+
+
+@dataclass
+class VideoBudget:
+    fps: float = 2.0
+    """Frames sampled per second of video."""
+    min_frames: int = 4
+    """Lower bound on sampled frames."""
+    max_frames: int = 32
+    """Upper bound on sampled frames."""
+    min_pixels: int = 16 * 28 * 28
+    """Per-frame pixel floor."""
+    max_pixels: int = 256 * 28 * 28
+    """Per-frame pixel cap."""
+    total_pixels: int = 4096 * 28 * 28
+    """Pixel budget over all frames of a video."""
+
+
+@dataclass
+class DataConfig:
+    train_files: list[str] = field(default_factory=list)
+    """Training records (unified JSON/JSONL). Empty: the toy suite's train split (generated on demand)."""
+    val_files: list[str] = field(default_factory=list)
+    """Validation records. Empty with empty train_files: the toy suite's val split; otherwise no validation."""
+    media_root: str = ""
+    """Directory the records' relative `path`s are under (video_root). Empty: each file's own directory."""
+    video_source: str = choice("prefer_cache", ["cache", "decode", "prefer_cache"])
+    """Frames from the tensor cache (cache), decoded on the fly (decode), or the cache with decoding as fallback."""
+    cache_dir: list[str] = field(default_factory=list)
+    """Tensor caches searched in order (another lab's read-only cache first). Empty with the toy suite: built on demand."""
+    image: ImageBudget = field(default_factory=ImageBudget)
+    """Pixel budget of images."""
+    video: VideoBudget = field(default_factory=VideoBudget)
+    """Frame sampling and pixel budget of videos."""
+    prompt_style: str = choice("think", ["think", "direct"])
+    """think: reason in <think></think> then <answer></answer>; direct: only <answer></answer>."""
+    max_prompt_length: int = 4096
+    """Prompts longer than this many tokens are skipped (counted and logged)."""
+    problem_types: list[str] = field(default_factory=list)
+    """Keep only these problem types (canonical names or aliases); empty keeps all."""
+    shuffle: bool = True
+    """Shuffle the training records each epoch (seeded)."""
+    max_train_records: int = 0
+    """Use at most this many training records (0: all)."""
+    max_val_records: int = 0
+    """Use at most this many validation records (0: all)."""

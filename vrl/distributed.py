@@ -1,0 +1,135 @@
+"""Process-group setup from the environment the launcher exported (RANK, WORLD_SIZE, MASTER_ADDR, ...).
+
+Built once by the stage and passed down: engines and the trainer receive a :class:`DistContext`, they
+never read globals to find their groups.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+
+from vrl import device
+
+
+@dataclass
+class DistContext:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    mesh: DeviceMesh | None
+    """1-D mesh over all ranks (FSDP's data-parallel mesh)."""
+    dp_rank: int = 0
+    """Data-parallel rank: ranks of one model-parallel group (Megatron TP×PP) share it and see the same data."""
+    dp_size: int = 1
+    """Data-parallel size: world_size / (tensor_parallel × pipeline_parallel)."""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def all_reduce_mean(self, values: dict[str, float]) -> dict[str, float]:
+        """Average scalar metrics over ranks (one collective for the whole dict)."""
+        if self.world_size == 1 or not values:
+            return dict(values)
+        keys = sorted(values)
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+        dist.all_reduce(t)
+        return {k: float(v) / self.world_size for k, v in zip(keys, t.tolist())}
+
+    def gather_mean(self, values: dict[str, float]) -> dict[str, float]:
+        """Average metrics over the ranks that have each key (ranks may see different problem types)."""
+        if self.world_size == 1:
+            return dict(values)
+        gathered: list[dict[str, float]] = [{} for _ in range(self.world_size)]
+        dist.all_gather_object(gathered, dict(values))
+        keys = sorted({k for d in gathered for k in d})
+        return {k: sum(d[k] for d in gathered if k in d) / sum(1 for d in gathered if k in d) for k in keys}
+
+    def gather_list(self, items: list) -> list:
+        """Concatenate every rank's list (rank order)."""
+        if self.world_size == 1:
+            return list(items)
+        gathered: list[list] = [[] for _ in range(self.world_size)]
+        dist.all_gather_object(gathered, list(items))
+        return [x for part in gathered for x in part]
+
+    def all_reduce_sum_dict(self, values: dict[str, float]) -> dict[str, float]:
+        """Sum scalars over ranks; every rank must pass the same keys."""
+        if self.world_size == 1 or not values:
+            return dict(values)
+        keys = sorted(values)
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+        dist.all_reduce(t)
+        return dict(zip(keys, t.tolist()))
+
+    def all_reduce_sum(self, value: float) -> float:
+        if self.world_size == 1:
+            return float(value)
+        t = torch.tensor([float(value)], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t.item())
+
+
+def dp_coordinates(rank: int, world: int, model_parallel: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    """(dp_rank, dp_size) for Megatron-Core's default rank order "tp-cp-ep-dp-pp": tensor-parallel ranks
+    vary fastest, pipeline stages slowest, data-parallel replicas in between."""
+    tp, pp = model_parallel
+    if world % (tp * pp):
+        raise ValueError(
+            f"world size {world} is not a multiple of tensor_parallel × pipeline_parallel = {tp * pp}"
+        )
+    dp = world // (tp * pp)
+    return (rank // tp) % dp, dp
+
+
+def init_distributed(timeout_min: int = 30, model_parallel: tuple[int, int] = (1, 1)) -> DistContext:
+    """Initialise the default process group (always, also for one process: FSDP2 needs a mesh).
+
+    ``model_parallel`` = (tensor_parallel, pipeline_parallel) sizes, to derive data-parallel coordinates."""
+    rank = int(os.environ.get("RANK", 0))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    dev = device.device_for(local_rank)
+    if not dist.is_initialized():
+        if world == 1:
+            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        dist.init_process_group(
+            device.backend(), rank=rank, world_size=world, timeout=timedelta(minutes=timeout_min)
+        )
+    mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
+    device.configure_cpu_threads()
+    dp_rank, dp_size = dp_coordinates(rank, world, model_parallel)
+    return DistContext(
+        rank=rank,
+        world_size=world,
+        local_rank=local_rank,
+        device=dev,
+        mesh=mesh,
+        dp_rank=dp_rank,
+        dp_size=dp_size,
+    )
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

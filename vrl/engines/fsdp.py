@@ -1,0 +1,225 @@
+"""The ``fsdp`` training engine: torch FSDP2 (``fully_shard``) data parallelism, gloo on CPU, nccl on GPU.
+
+Every decoder layer and vision block is its own FSDP unit; :class:`ResponseLogProbs` (holding the
+embeddings, LM head and remaining modules) is the root. Ranks may hold different numbers of
+trajectories (dynamic sampling, uneven groups): FSDP's collectives need the same number of forward and
+backward passes everywhere, so ranks agree on the micro-batch count and pad with zero-weight passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import DTensor
+
+from vrl.batch import MicroBatch, Trajectory, collate
+from vrl.distributed import DistContext
+from vrl.engines.base import LogProbs, LossFn, TrainingEngine
+from vrl.engines.config import EngineConfig
+from vrl.log import get_logger
+from vrl.models.loading import copy_processor_files, load_hf_model
+from vrl.models.policy import ResponseLogProbs, decoder_layers, vision_blocks
+
+logger = get_logger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def lr_lambda(cfg: EngineConfig, total_steps: int):
+    """Linear warm-up, then constant or cosine decay to ``min_lr_ratio``."""
+
+    def fn(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant" or total_steps <= cfg.warmup_steps:
+            return 1.0
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return fn
+
+
+def _shard(
+    model: torch.nn.Module, wrapper: torch.nn.Module, dist_ctx: DistContext, cfg: EngineConfig
+) -> None:
+    mp = MixedPrecisionPolicy(param_dtype=DTYPES[cfg.param_dtype], reduce_dtype=torch.float32)
+    for block in [*vision_blocks(model), *decoder_layers(model)]:
+        fully_shard(block, mesh=dist_ctx.mesh, mp_policy=mp)
+    fully_shard(wrapper, mesh=dist_ctx.mesh, mp_policy=mp)
+
+
+class FSDPEngine(TrainingEngine):
+    name = "fsdp"
+
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        model_path: Path,
+        dist_ctx: DistContext,
+        *,
+        total_steps: int,
+        temperature: float = 1.0,
+        with_reference: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.model_path = Path(model_path)
+        self.dist = dist_ctx
+        model = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.hf_model = model
+        self.pad_id = int(model.config.get_text_config().pad_token_id or 0)
+        self.policy = ResponseLogProbs(model, temperature)
+        _shard(model, self.policy, dist_ctx, cfg)
+        self.reference: ResponseLogProbs | None = None
+        if with_reference:
+            ref = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device).eval()
+            ref.requires_grad_(False)
+            self.reference = ResponseLogProbs(ref, temperature)
+            _shard(ref, self.reference, dist_ctx, cfg)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.policy.parameters() if p.requires_grad],
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, total_steps))
+
+    # ---- micro-batching -------------------------------------------------------------------------
+    def _micro_batches(self, trajs: list[Trajectory]) -> tuple[list[MicroBatch | None], int]:
+        """Collated micro-batches, padded with ``None`` to the largest count over ranks."""
+        size = self.cfg.micro_batch_size
+        mbs: list[MicroBatch | None] = [
+            collate(trajs[i : i + size], self.pad_id).to(self.dist.device) for i in range(0, len(trajs), size)
+        ]
+        count = torch.tensor([len(mbs)], dtype=torch.long)
+        if self.dist.world_size > 1:
+            dist.all_reduce(count, op=dist.ReduceOp.MAX)
+        local = len(mbs)
+        mbs.extend([None] * (int(count.item()) - local))
+        return mbs, local
+
+    def _dummy(self, template: list[Trajectory]) -> MicroBatch:
+        """A one-sample batch for ranks with fewer micro-batches (its loss is multiplied by 0)."""
+        return collate(template[:1], self.pad_id).to(self.dist.device)
+
+    # ---- TrainingEngine ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def compute_logprobs(
+        self, trajs: list[Trajectory], *, reference: bool = False, with_entropy: bool = False
+    ) -> LogProbs:
+        module = self.reference if reference else self.policy
+        if module is None:
+            raise ValueError(
+                "reference log-probs requested but the engine was built without a reference model"
+            )
+        module.eval()
+        mbs, _ = self._micro_batches(trajs)
+        logps, ents = [], []
+        for mb in mbs:
+            if mb is None:
+                module(self._dummy(trajs) if trajs else self._dummy_from_nothing())
+                continue
+            logp, ent = module(mb, with_entropy=with_entropy)
+            for i in range(mb.size):
+                n = int(mb.response_lens[i])
+                logps.append(logp[i, :n].float().cpu())
+                if ent is not None:
+                    ents.append(ent[i, :n].float().cpu())
+        return LogProbs(logps, ents if with_entropy else None)
+
+    def _dummy_from_nothing(self) -> MicroBatch:
+        raise RuntimeError(
+            "a rank without trajectories cannot pad FSDP passes; give every rank >= 1 trajectory"
+        )
+
+    def train_step(self, trajs: list[Trajectory], loss_fn: LossFn, *, need_entropy: bool) -> dict[str, float]:
+        self.policy.train()
+        mbs, local = self._micro_batches(trajs)
+        totals: dict[str, float] = {}
+        weights: dict[str, float] = {}
+        for mb in mbs:
+            real = mb is not None
+            mb = mb if real else self._dummy(trajs)
+            logp, ent = self.policy(mb, with_entropy=need_entropy)
+            loss, metrics = loss_fn(logp, ent, mb)
+            (loss if real else loss * 0.0).backward()
+            if real:
+                for k, v in metrics.items():
+                    totals[k] = totals.get(k, 0.0) + v * mb.size
+                    weights[k] = weights.get(k, 0.0) + mb.size
+        grad_norm = self._clip()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        lr = self.lr
+        self.scheduler.step()
+        out = {k: totals[k] / weights[k] for k in totals}
+        out.update(grad_norm=grad_norm, lr=lr, num_micro_batches=float(local))
+        return out
+
+    def _clip(self) -> float:
+        params = [p for p in self.policy.parameters() if p.grad is not None]
+        max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if isinstance(norm, DTensor):
+            norm = norm.full_tensor()
+        return float(norm)
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def rollout_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
+        for name, tensor in self.hf_model.state_dict().items():
+            full = tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+            yield name, full.detach()
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "model": get_model_state_dict(self.hf_model),
+            "optim": get_optimizer_state_dict(self.policy, self.optimizer),
+        }
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        dcp.save(self._state(), checkpoint_id=str(path / "dcp"))
+        if self.dist.is_main:
+            (path / "scheduler.json").write_text(json.dumps(self.scheduler.state_dict()))
+
+    def load(self, path: Path) -> None:
+        path = Path(path)
+        state = self._state()
+        dcp.load(state, checkpoint_id=str(path / "dcp"))
+        set_model_state_dict(self.hf_model, state["model"])
+        set_optimizer_state_dict(self.policy, self.optimizer, state["optim"])
+        self.scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))
+
+    def export_hf(self, path: Path) -> None:
+        path = Path(path)
+        full = get_model_state_dict(
+            self.hf_model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+        if self.dist.is_main:
+            tmp = path.with_name(path.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.hf_model.save_pretrained(tmp, state_dict=full)
+            copy_processor_files(self.model_path, tmp)
+            shutil.rmtree(path, ignore_errors=True)
+            tmp.rename(path)
+        self.dist.barrier()

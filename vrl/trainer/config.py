@@ -1,0 +1,105 @@
+"""``stage=train`` schema: every component's config as one typed group, launch keys at the top level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from vrl.algorithms.config import AlgorithmConfig
+from vrl.data.config import DataConfig
+from vrl.engines.config import EngineConfig
+from vrl.launch.config import LaunchConfig
+from vrl.rewards import RewardConfig
+from vrl.rollout.config import RolloutConfig
+from vrl.toy.spec import ToyConfig
+from vrl.trainer.mixing import MixConfig
+
+
+@dataclass
+class ScheduleConfig:
+    total_steps: int = 40
+    """Training steps (one rollout batch and its updates per step)."""
+    rollout_batch_size: int = 8
+    """Prompts per step over all ranks (each yields a group of rollout.n trajectories)."""
+    global_batch_size: int = 0
+    """Trajectories per optimizer update over all ranks (a multiple of rollout.n); 0: the whole step's."""
+    ppo_epochs: int = 1
+    """Passes over each step's trajectories."""
+    seed: int = 1
+    """Seed of sampling, data order and initialisation."""
+    save_every: int = 10
+    """Checkpoint every this many steps (and at the end); 0: only at the end."""
+    keep_checkpoints: int = 2
+    """Complete checkpoints kept on disk."""
+    val_every: int = 0
+    """Validate every this many steps; 0: only before and after training."""
+    val_before: bool = True
+    """Validate before the first step (the 'before' number of the report)."""
+    metrics: list[str] = field(default_factory=lambda: ["stdout", "jsonl", "tensorboard"])
+    """Metric sinks: stdout (one line per step), jsonl (metrics.jsonl), tensorboard (tb/)."""
+    export_final: bool = True
+    """Export the final policy as a Hugging Face checkpoint in <run>/final/."""
+
+    def validate(self) -> None:
+        if self.total_steps < 0:
+            raise ValueError("trainer.total_steps must be >= 0")
+        if self.rollout_batch_size < 1:
+            raise ValueError("trainer.rollout_batch_size must be >= 1")
+
+
+@dataclass
+class Config(LaunchConfig):
+    ALIASES: ClassVar[dict[str, str]] = {"video_source": "data.video_source", "cache_dir": "data.cache_dir"}
+
+    model: str = "tiny-qwen2.5-vl"
+    """Policy: a registered tiny model (tiny-qwen2.5-vl, tiny-qwen3-vl) or a Hugging Face model directory."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Records, media budgets, frame source, prompt style."""
+    toy: ToyConfig = field(default_factory=ToyConfig)
+    """The embedded toy suite used when data.train_files is empty."""
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    """Rollout engine and sampling."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """Training engine, optimizer, parallel layout."""
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    """Advantages, policy loss, KL, entropy, dynamic sampling, overlong shaping."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """Reward weights and extension modules."""
+    mix: MixConfig = field(default_factory=MixConfig)
+    """Mixed offline/online groups."""
+    trainer: ScheduleConfig = field(default_factory=ScheduleConfig)
+    """Steps, batch sizes, checkpoints, validation, metrics."""
+
+    def validate(self) -> None:
+        n = self.rollout.n
+        gbs = self.trainer.global_batch_size
+        step_trajs = self.trainer.rollout_batch_size * n
+        if gbs and gbs % n:
+            raise ValueError(
+                f"trainer.global_batch_size={gbs} is not a multiple of the group size rollout.n={n}: "
+                "a group must not be split across optimizer updates"
+            )
+        if gbs and step_trajs % gbs:
+            raise ValueError(
+                f"trainer.global_batch_size={gbs} must divide the step's trajectories "
+                f"(rollout_batch_size × n = {step_trajs})"
+            )
+        nodes, tasks_per_node = self.layout()
+        world = nodes * tasks_per_node
+        model_parallel = self.engine.tensor_parallel_size * self.engine.pipeline_parallel_size
+        if world % model_parallel:
+            raise ValueError(
+                f"the world size (nodes × tasks_per_node = {world}) must be a multiple of "
+                f"engine.tensor_parallel_size × engine.pipeline_parallel_size = {model_parallel}"
+            )
+        dp = world // model_parallel
+        if self.trainer.rollout_batch_size % dp:
+            raise ValueError(
+                f"trainer.rollout_batch_size={self.trainer.rollout_batch_size} must be a multiple of the "
+                f"data-parallel size ({dp} = world {world} / model-parallel {model_parallel})"
+            )
+        if self.mix.enable and self.mix.num_offline_per_group >= n:
+            raise ValueError(
+                f"mix.num_offline_per_group={self.mix.num_offline_per_group} must be < rollout.n={n}: "
+                "groups need online samples"
+            )

@@ -1,0 +1,311 @@
+"""The RL training loop. It orchestrates; the math lives in vrl.algorithms, the phases in their modules.
+
+One step: prompts → rollout groups (mixing, dynamic sampling) → advantages → log-probs → optimizer
+step(s) → weights into the rollout engine → one metrics line. Checkpoints are periodic and atomic; a
+restarted job resumes from the latest complete one and repeats exactly what the killed job would have
+done (seeded sampling per step, sampler position and RNG restored).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vrl import device
+from vrl.batch import Prompt, Trajectory
+from vrl.data.media import MediaSource, specs_for
+from vrl.data.processing import PromptBuilder
+from vrl.data.sampler import PromptSampler
+from vrl.distributed import DistContext
+from vrl.log import get_logger
+from vrl.metrics import build_metric_logger
+from vrl.models.loading import load_processor, model_family
+from vrl.rewards import load_extra_modules
+from vrl.rollout.base import SamplingParams
+from vrl.trainer import checkpoint as ckpt
+from vrl.trainer import report
+from vrl.trainer.collect import collect
+from vrl.trainer.components import build_engine, build_rollout, num_updates
+from vrl.trainer.config import Config
+from vrl.trainer.scoring import response_metrics, reward_metrics
+from vrl.trainer.update import assign_advantages, optimize
+from vrl.trainer.validation import validate
+
+logger = get_logger(__name__)
+
+
+class PhaseTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, name: str):
+        device.synchronize()
+        start = time.perf_counter()
+        yield
+        device.synchronize()
+        self.seconds[name] += time.perf_counter() - start
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: Path,
+        dist_ctx: DistContext,
+        model_path: Path,
+        train_records: list[dict[str, Any]],
+        val_records: list[dict[str, Any]],
+        cache_dirs: list[str],
+    ) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.dist = dist_ctx
+        self.model_path = model_path
+        self.train_records = train_records
+        self.val_records = val_records
+        load_extra_modules(cfg.reward.extra_modules)
+        device.seed_everything(cfg.trainer.seed)
+        self.processor = load_processor(model_path)
+        family = model_family(model_path)
+        video_spec, image_spec = specs_for(cfg.data, family)
+        media = MediaSource(cfg.data.video_source, cache_dirs, video_spec, image_spec)
+        self.builder = PromptBuilder(self.processor, media, cfg.data.prompt_style, cfg.data.max_prompt_length)
+        self.sampler = PromptSampler(
+            len(train_records), cfg.trainer.rollout_batch_size, cfg.trainer.seed, cfg.data.shuffle
+        )
+        self.engine = build_engine(cfg, model_path, dist_ctx)
+        self.rollout = build_rollout(cfg, model_path, dist_ctx, self.run_dir)
+        self.eos_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.step = 0
+        self.val_before: dict[str, float] | None = None
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self._val_prompts: list[Prompt] | None = None
+
+    # ---- data ----------------------------------------------------------------------------------------
+    def _next_prompts(self) -> list[Prompt]:
+        """This rank's share of the next global batch of records, processed."""
+        indices = PromptSampler.shard(self.sampler.next_batch(), self.dist.dp_rank, self.dist.dp_size)
+        prompts = []
+        for i in indices:
+            p = self.builder.build(self.train_records[i], uid=f"{self.step}-{i}")
+            if p is not None:
+                prompts.append(p)
+        return prompts
+
+    def _make_offline(self, prompt: Prompt) -> Trajectory | None:
+        text = prompt.record.get("offline_output")
+        if not text:
+            return None
+        ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = [*ids[: self.cfg.rollout.max_response_length - 1], self.eos_id]
+        return Trajectory(
+            prompt=prompt,
+            response_ids=torch.tensor(ids, dtype=torch.long),
+            response_text=text,
+            offpolicy=True,
+        )
+
+    def _seed(self, step: int, salt: int) -> int:
+        # model-parallel peers (same dp_rank) must sample identical responses
+        return (self.cfg.trainer.seed * 1_000_003 + step * 7919 + salt * 104_729 + self.dist.dp_rank) % 2**31
+
+    def _sampling(self) -> SamplingParams:
+        r = self.cfg.rollout
+        return SamplingParams(
+            n=r.n, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, max_tokens=r.max_response_length
+        )
+
+    # ---- one step -------------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        timer = PhaseTimer()
+        start = time.perf_counter()
+        step = self.step
+        with timer("rollout"):
+            result = collect(
+                self._next_prompts,
+                self.rollout,
+                self._sampling(),
+                lambda rnd: self._seed(step, rnd),
+                cfg.reward,
+                cfg.mix,
+                self._make_offline,
+                self.dist,
+                groups_per_rank=cfg.trainer.rollout_batch_size // self.dist.dp_size,
+                dynamic_sampling=cfg.algorithm.dynamic_sampling,
+                max_rounds=cfg.algorithm.dynamic_sampling_max_rounds,
+            )
+        timer.seconds["rollout"] -= result.reward_seconds
+        timer.seconds["reward"] += result.reward_seconds
+        trajs = [t for g in result.groups for t in g]
+        with timer("logprob"):
+            lp = self.engine.compute_logprobs(trajs, with_entropy=True)
+            for t, logp in zip(trajs, lp.logp):
+                t.old_logp = logp
+            if cfg.algorithm.uses_reference:
+                for t, ref in zip(trajs, self.engine.compute_logprobs(trajs, reference=True).logp):
+                    t.ref_logp = ref
+        assign_advantages(trajs, cfg.algorithm, cfg.rollout.max_response_length)
+        self.rollout.sleep()
+        with timer("update"):
+            actor = optimize(
+                self.engine,
+                trajs,
+                cfg.algorithm,
+                cfg.mix,
+                self.dist,
+                num_updates=num_updates(cfg),
+                ppo_epochs=cfg.trainer.ppo_epochs,
+            )
+        self.rollout.wake()
+        with timer("sync"):
+            self.rollout.update_weights(self.engine.rollout_weights())
+        elapsed = time.perf_counter() - start
+        tokens = sum(t.prompt.input_ids.numel() + t.response_len for t in trajs)
+        metrics: dict[str, float] = {
+            **reward_metrics(trajs),
+            **response_metrics(trajs),
+            **actor,
+            **result.mix.metrics(),
+            "actor/entropy": _mean_tokens(lp.entropy or []),
+            "batch/groups": float(len(result.groups)),
+            "batch/trajectories": float(len(trajs)),
+            "batch/rounds": float(result.rounds),
+            "batch/groups_dropped": float(result.groups_dropped),
+            "batch/skipped_records": float(sum(self.builder.skipped.values())),
+            "perf/tokens_per_s": tokens / max(elapsed, 1e-9),
+            "perf/step_s": elapsed,
+            **{f"time/{k}_s": v for k, v in timer.seconds.items()},
+        }
+        return self.dist.gather_mean(metrics)
+
+    # ---- validation, checkpoints ---------------------------------------------------------------------
+    def _validation_prompts(self) -> list[Prompt]:
+        if self._val_prompts is None:
+            mine = self.val_records[self.dist.dp_rank :: self.dist.dp_size]
+            self._val_prompts = [
+                p for p in (self.builder.build(r, uid=f"val-{i}") for i, r in enumerate(mine)) if p
+            ]
+        return self._val_prompts
+
+    def run_validation(self, tag: str) -> dict[str, float] | None:
+        if not self.val_records:
+            return None
+        r = self.cfg.rollout
+        params = SamplingParams(n=1, temperature=r.val_temperature, max_tokens=r.max_response_length)
+        types = sorted({str(x["problem_type"]) for x in self.val_records})
+        metrics, rows = validate(
+            self._validation_prompts(),
+            types,
+            self.rollout,
+            self.cfg.reward,
+            params,
+            self._seed(self.step, 999),
+            self.dist,
+        )
+        rows_all = self.dist.gather_list(rows)
+        if self.dist.is_main:
+            out = self.run_dir / f"validation_{tag}.jsonl"
+            out.write_text("".join(json.dumps(row) + "\n" for row in rows_all))
+            logger.info(
+                "validation (%s): accuracy %.3f, multiple-choice+boolean %.3f (chance %.3f), format %.3f",
+                tag,
+                metrics["val/accuracy"],
+                metrics.get("val/acc_mc_bool", float("nan")),
+                metrics.get("val/chance_mc_bool", float("nan")),
+                metrics["val/format"],
+            )
+        return metrics
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return {"step": self.step, "sampler": self.sampler.state_dict(), "val_before": self.val_before}
+
+    def save(self) -> None:
+        ckpt.save_checkpoint(
+            self.run_dir,
+            self.step,
+            self.engine,
+            self._trainer_state(),
+            self.dist,
+            keep_last=self.cfg.trainer.keep_checkpoints,
+        )
+
+    def resume(self) -> bool:
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        if latest is None:
+            return False
+        state = ckpt.load_checkpoint(latest, self.engine, self.dist)
+        self.step = int(state["step"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.val_before = state.get("val_before")
+        self.rollout.update_weights(self.engine.rollout_weights())
+        if self.dist.is_main:
+            report.truncate_metrics(self.metrics_path, self.step)
+        return True
+
+    # ---- the run -------------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        cfg = self.cfg.trainer
+        resumed = self.resume()
+        metric_logger = build_metric_logger(
+            cfg.metrics, self.run_dir, stdout_keys=STDOUT_KEYS, rank=self.dist.rank
+        )
+        if not resumed and cfg.val_before:
+            self.val_before = self.run_validation("before")
+            if self.val_before:
+                metric_logger.log(self.val_before, 0)
+        while self.step < cfg.total_steps:
+            metrics = self.train_step()
+            self.step += 1
+            if cfg.val_every and self.step % cfg.val_every == 0 and self.step < cfg.total_steps:
+                metrics.update(self.run_validation(f"step{self.step}") or {})
+            metric_logger.log(metrics, self.step)
+            if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.total_steps:
+                self.save()
+        after = self.run_validation("after")
+        if after:
+            metric_logger.log(after, self.step)
+        metric_logger.close()
+        self.save()
+        return self._finish(after)
+
+    def _finish(self, after: dict[str, float] | None) -> dict[str, Any]:
+        if self.cfg.trainer.export_final:
+            self.engine.export_hf(self.run_dir / "final")
+        summary: dict[str, Any] = {"steps": self.step, "val_before": self.val_before, "val_after": after}
+        if self.dist.is_main:
+            rows = report.read_metrics(self.metrics_path)
+            report.reward_curve(rows, self.run_dir / "reward_curve.png", title=self.run_dir.name)
+            if after:
+                (self.run_dir / "validation.md").write_text(report.validation_table(self.val_before, after))
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        self.rollout.close()
+        return summary
+
+
+STDOUT_KEYS = [
+    "reward/overall",
+    "reward/accuracy",
+    "reward/format",
+    "response/length_mean",
+    "actor/pg_loss",
+    "actor/entropy",
+    "actor/grad_norm",
+    "mix/groups_with_offline",
+    "perf/step_s",
+    "val/accuracy",
+    "val/acc_mc_bool",
+]
+
+
+def _mean_tokens(rows: list[torch.Tensor]) -> float:
+    total = sum(float(r.sum()) for r in rows)
+    count = sum(r.numel() for r in rows)
+    return total / count if count else 0.0

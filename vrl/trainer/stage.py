@@ -1,0 +1,114 @@
+"""``stage=train``: RL training. With no data given it trains on the embedded toy suite.
+
+On the embedded default the stage prepares everything it needs: the toy suite (generated once per
+content hash) and, when frames should come from the cache and no cache is named, a tensor cache of the
+suite built with exactly this run's spec. Every rank runs this module; rank 0 prepares, the others wait.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vrl.data.records import load_files
+from vrl.distributed import init_distributed, shutdown
+from vrl.launch.context import RunContext
+from vrl.log import get_logger
+from vrl.models.tiny import resolve_model, vrl_home
+from vrl.trainer.config import Config
+
+logger = get_logger(__name__)
+
+__all__ = ["Config", "run"]
+
+
+def _toy_files(cfg: Config) -> tuple[list[str], list[str], Path]:
+    from vrl.toy.suite import ensure_toy_suite
+
+    root = ensure_toy_suite(cfg.toy)
+    return [str(root / "train.jsonl")], [str(root / "val.jsonl")], root
+
+
+def _toy_cache(cfg: Config, root: Path, family: str) -> list[str]:
+    """A cache of the toy suite under this run's spec (built once; a rebuild skips finished entries)."""
+    from cache_builder.build import build_local
+    from cache_builder.config import CacheConfig
+    from vrl.data.media import specs_for
+
+    video_spec, image_spec = specs_for(cfg.data, family)
+    out = vrl_home() / "cache" / f"{root.name}-{video_spec.hash()[:8]}-{image_spec.hash()[:8]}"
+    out.mkdir(parents=True, exist_ok=True)
+    records = out.parent / f"{out.name}.records.jsonl"
+    if not records.exists():
+        tmp = records.with_suffix(".tmp")
+        tmp.write_text((root / "train.jsonl").read_text() + (root / "val.jsonl").read_text())
+        tmp.replace(records)
+    v = video_spec
+    build_local(
+        CacheConfig(
+            input=str(records),
+            video_root=str(root),
+            out=str(out),
+            family=family,
+            fps=v.fps,
+            min_frames=v.min_frames,
+            max_frames=v.max_frames,
+            min_pixels=v.min_pixels,
+            max_pixels=v.max_pixels,
+            total_pixels=v.total_pixels,
+            image_min_pixels=image_spec.min_pixels,
+            image_max_pixels=image_spec.max_pixels,
+            progress=False,
+        )
+    )
+    return [str(out)]
+
+
+def prepare_data(cfg: Config, dist_ctx: Any, family: str) -> tuple[list[dict], list[dict], list[str]]:
+    """Records and cache folders of the run (rank 0 generates/builds what is missing)."""
+    train_files, val_files = list(cfg.data.train_files), list(cfg.data.val_files)
+    cache_dirs = list(cfg.data.cache_dir)
+    use_toy = not train_files
+    if use_toy:
+        if dist_ctx.is_main:
+            train_files, val_files, root = _toy_files(cfg)
+            if cfg.data.video_source != "decode" and not cache_dirs:
+                cache_dirs = _toy_cache(cfg, root, family)
+        dist_ctx.barrier()
+        if not dist_ctx.is_main:
+            train_files, val_files, root = _toy_files(cfg)
+            if cfg.data.video_source != "decode" and not cache_dirs:
+                cache_dirs = _toy_cache(cfg, root, family)
+    train = load_files(train_files, cfg.data.media_root, cfg.data.problem_types)
+    val = load_files(val_files, cfg.data.media_root, cfg.data.problem_types) if val_files else []
+    if cfg.data.max_train_records:
+        train = train[: cfg.data.max_train_records]
+    if cfg.data.max_val_records:
+        val = val[: cfg.data.max_val_records]
+    if not train:
+        raise ValueError("no training records (check data.train_files and data.problem_types)")
+    return train, val, cache_dirs
+
+
+def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
+    from vrl.models.loading import model_family
+    from vrl.trainer.loop import Trainer
+
+    model_parallel = (cfg.engine.tensor_parallel_size, cfg.engine.pipeline_parallel_size)
+    dist_ctx = init_distributed(model_parallel=model_parallel)
+    try:
+        model_path = resolve_model(cfg.model)
+        train, val, cache_dirs = prepare_data(cfg, dist_ctx, model_family(model_path))
+        logger.info(
+            "training %s on %d records (%d validation), engine=%s, rollout=%s, world=%d",
+            cfg.model,
+            len(train),
+            len(val),
+            cfg.engine.name,
+            cfg.rollout.name,
+            dist_ctx.world_size,
+        )
+        trainer = Trainer(cfg, ctx.run_dir, dist_ctx, model_path, train, val, cache_dirs)
+        return trainer.fit()
+    finally:
+        shutdown()

@@ -1,0 +1,111 @@
+"""The update phase of a step: advantages, log-probs, and optimizer steps over mini-batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from vrl.algorithms.advantages import compute_advantages
+from vrl.algorithms.config import AlgorithmConfig
+from vrl.algorithms.objective import actor_loss, shape_rewards
+from vrl.batch import MicroBatch, Trajectory
+from vrl.distributed import DistContext
+from vrl.engines.base import LossFn, TrainingEngine
+from vrl.trainer.mixing import MixConfig
+
+#: reward components whose per-group normalisation gdpo sums (the weighted total is `overall`)
+GDPO_KEYS = ("accuracy", "format")
+
+
+def assign_advantages(trajs: list[Trajectory], cfg: AlgorithmConfig, max_response_length: int) -> None:
+    """Group-relative advantages from (shaped) rewards, written into each trajectory.
+
+    Groups never span ranks, so this is local to the rank.
+    """
+    if not trajs:
+        return
+    group_ids = torch.tensor([t.group for t in trajs])
+    lengths = torch.tensor([t.response_len for t in trajs])
+    overall = torch.tensor([t.rewards.get("overall", 0.0) for t in trajs])
+    logp = ref = mask = None
+    if cfg.kl_as == "reward" and cfg.uses_reference:
+        width = max(t.response_len for t in trajs)
+        logp = _pad([t.old_logp for t in trajs], width)
+        ref = _pad([t.ref_logp for t in trajs], width)
+        mask = (torch.arange(width)[None] < lengths[:, None]).float()
+    shaped = shape_rewards(cfg, overall, lengths, max_response_length, logp=logp, ref_logp=ref, mask=mask)
+    if cfg.advantage == "gdpo":
+        rewards = {k: torch.tensor([t.rewards.get(k, 0.0) for t in trajs]) for k in GDPO_KEYS}
+        rewards["shaping"] = shaped - overall  # overlong / KL penalties as their own normalised component
+        adv = compute_advantages(cfg.advantage, rewards, group_ids, cfg.eps)
+    else:
+        adv = compute_advantages(cfg.advantage, shaped, group_ids, cfg.eps)
+    for t, a in zip(trajs, adv.tolist()):
+        t.advantage = float(a)
+
+
+def _pad(rows: list[torch.Tensor | None], width: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), width)
+    for i, r in enumerate(rows):
+        assert r is not None
+        out[i, : r.numel()] = r
+    return out
+
+
+def make_loss_fn(
+    cfg: AlgorithmConfig, mix: MixConfig, trajs: list[Trajectory], dist_ctx: DistContext
+) -> LossFn:
+    """A loss for one mini-batch, normalised by its global token/sequence counts (collective)."""
+    # every rank of a data-parallel replica holds the same trajectories: count each replica once
+    replicas = dist_ctx.world_size // dist_ctx.dp_size
+    tokens = dist_ctx.all_reduce_sum(float(sum(t.response_len for t in trajs))) / replicas
+    seqs = dist_ctx.all_reduce_sum(float(len(trajs))) / replicas
+    # engines average gradients over data-parallel replicas: scale the global denominators by 1/dp
+    num_tokens = max(tokens, 1.0) / dist_ctx.dp_size
+    num_seqs = max(seqs, 1.0) / dist_ctx.dp_size
+
+    def loss_fn(
+        logp: torch.Tensor, entropy: torch.Tensor | None, mb: MicroBatch
+    ) -> tuple[torch.Tensor, dict]:
+        assert mb.old_logp is not None
+        return actor_loss(
+            cfg,
+            logp,
+            mb.old_logp.to(logp.device),
+            mb.advantages.to(logp.device),
+            mb.token_mask.to(logp.device),
+            ref_logp=mb.ref_logp.to(logp.device) if mb.ref_logp is not None else None,
+            entropy=entropy,
+            offpolicy_mask=mb.offpolicy.to(logp.device) if mix.policy_shaping else None,
+            offpolicy_gamma=mix.gamma,
+            num_tokens=num_tokens,
+            num_seqs=num_seqs,
+        )
+
+    return loss_fn
+
+
+def optimize(
+    engine: TrainingEngine,
+    trajs: list[Trajectory],
+    cfg: AlgorithmConfig,
+    mix: MixConfig,
+    dist_ctx: DistContext,
+    *,
+    num_updates: int,
+    ppo_epochs: int,
+) -> dict[str, float]:
+    """``ppo_epochs`` passes of ``num_updates`` optimizer steps over this rank's trajectories."""
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+    per = -(-len(trajs) // num_updates)
+    for _ in range(ppo_epochs):
+        for u in range(num_updates):
+            chunk = trajs[u * per : (u + 1) * per] or trajs[-1:]
+            loss_fn = make_loss_fn(cfg, mix, chunk, dist_ctx)
+            metrics = engine.train_step(chunk, loss_fn, need_entropy=cfg.entropy_coef > 0)
+            for k, v in metrics.items():
+                sums[k] += v
+            count += 1
+    return {f"actor/{k}": v / count for k, v in sums.items()}
