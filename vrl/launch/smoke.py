@@ -96,6 +96,8 @@ def run_task(cfg: Config, task: int, ctx: RunContext) -> dict:
         "rank_sum": rank_sum,
         "hostname": socket.gethostname(),
         "job_id": os.environ.get("SLURM_JOB_ID", ""),
+        "array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", ""),
+        "array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID", ""),
     }
     if ctx.is_main:
         _save(path, {**state, "result": result})
