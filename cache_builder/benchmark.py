@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -125,15 +126,6 @@ def _timed(fn, *args, **kwargs) -> tuple[float, Any]:
     return time.perf_counter() - t, out
 
 
-def decode_floor(paths: list[Path]) -> float:
-    """Seconds to decode every frame of every video with ffmpeg and discard them."""
-    total = 0.0
-    for p in paths:
-        dt, _ = _timed(subprocess.run, ["ffmpeg", "-v", "error", "-i", str(p), "-f", "null", "-"], check=True)
-        total += dt
-    return total
-
-
 def _qwen_fetch(path: Path, spec: VideoSpec):
     from qwen_vl_utils import vision_process as vp
 
@@ -159,7 +151,7 @@ def _processor(family: str):
     )
 
 
-def model_ready(paths: list[Path], spec: VideoSpec, cache: Path, repeats: int) -> dict[str, float]:
+def model_ready(paths: list[Path], spec: VideoSpec, cache: list[Path], repeats: int) -> dict[str, float]:
     """Median seconds per video: frames only and frames + processor, from the cache and from the mp4."""
     processor = _processor(spec.family)
     reader = open_cache(cache, expected_spec=spec)
@@ -185,7 +177,7 @@ def model_ready(paths: list[Path], spec: VideoSpec, cache: Path, repeats: int) -
     return {k: float(np.sum(v)) / len(paths) for k, v in t.items()}
 
 
-def torch_save_bytes(cache: Path, spec: VideoSpec, paths: list[Path]) -> int:
+def torch_save_bytes(cache: list[Path], spec: VideoSpec, paths: list[Path]) -> int:
     """Bytes of float32 ``torch.save`` of the same frames (what EasyVideoR1's cache writes)."""
     reader = open_cache(cache, expected_spec=spec)
     total = 0
@@ -196,7 +188,9 @@ def torch_save_bytes(cache: Path, spec: VideoSpec, paths: list[Path]) -> int:
     return total
 
 
-def compression_table(cache: Path, spec: VideoSpec, paths: list[Path], folder: Path) -> list[dict[str, Any]]:
+def compression_table(
+    cache: list[Path], spec: VideoSpec, paths: list[Path], folder: Path
+) -> list[dict[str, Any]]:
     """Stored bytes, write and cold-ish read throughput of the same frames under each compression."""
     reader = open_cache(cache, expected_spec=spec)
     clips = [reader.get(str(p))[0] for p in paths]
@@ -233,42 +227,59 @@ def compression_table(cache: Path, spec: VideoSpec, paths: list[Path], folder: P
     return rows
 
 
+def _build_one(path: Path, folder: Path, cfg: BenchConfig) -> dict[str, Any]:
+    """A complete build (hash, probe, decode, write, assemble, index) of one video into its own cache."""
+    records = folder / "records.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    records.write_text(json.dumps([{"path": str(path), "data_type": "video"}]))
+    args = [f"input={records}", f"out={folder / 'cache'}", f"family={cfg.family}", f"fps={cfg.fps}"]
+    build_cfg, _ = parse(CacheConfig, [*args, f"max_frames={cfg.max_frames}", "progress=false"])
+    return build_local(build_cfg)
+
+
+def _floor_one(path: Path) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], check=True)
+
+
 def run(cfg: BenchConfig) -> dict[str, Any]:
+    """Time the three contenders per video, interleaved in rotating order so load changes hit all alike."""
     os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
     root = Path(cfg.dir or Path(tempfile.gettempdir()) / "vrl-cache-bench")
     logger.info("generating %d videos in %s (reused when present)", cfg.num_videos, root / "videos")
     paths = generate_videos(cfg, root / "videos")
     spec = VideoSpec(family=cfg.family, fps=cfg.fps, max_frames=cfg.max_frames)
-    records = root / "records.json"
-    records.write_text(json.dumps([{"path": str(p), "data_type": "video"} for p in paths]))
-    cache = root / "cache"
-    if cache.exists():
-        import shutil
-
-        shutil.rmtree(cache)
+    builds = root / "builds"
+    if builds.exists():
+        shutil.rmtree(builds)
     for p in paths:  # same page-cache state for every contender
         p.read_bytes()
-    floor_s = decode_floor(paths)
-    logger.info("decode floor: %.1f s", floor_s)
-    qwen_s = sum(_timed(_qwen_fetch, p, spec)[0] for p in paths)
-    logger.info("qwen-vl-utils fetch_video: %.1f s", qwen_s)
-    build_cfg, _ = parse(
-        CacheConfig,
-        [
-            f"input={records}",
-            f"out={cache}",
-            f"family={cfg.family}",
-            f"fps={cfg.fps}",
-            f"max_frames={cfg.max_frames}",
-            "progress=false",
-        ],
-    )
-    build_s, summary = _timed(build_local, build_cfg)
-    logger.info("cache build: %.1f s", build_s)
-    batch = model_ready(paths, spec, cache, cfg.repeats)
-    index = json.loads((cache / "index.json").read_text())
-    stored = sum(e["nbytes_stored"] for e in index["entries"].values())
-    saved = torch_save_bytes(cache, spec, paths)
+    load_before = os.getloadavg()[0]
+    floor_s = qwen_s = build_s = 0.0
+    for i, p in enumerate(paths):
+        contenders = [
+            ("floor", lambda p=p: _floor_one(p)),
+            ("qwen", lambda p=p: _qwen_fetch(p, spec)),
+            ("build", lambda p=p, i=i: _build_one(p, builds / f"v{i:02d}", cfg)),
+        ]
+        for name, fn in contenders[i % 3 :] + contenders[: i % 3]:
+            dt, _ = _timed(fn)
+            floor_s += dt if name == "floor" else 0.0
+            qwen_s += dt if name == "qwen" else 0.0
+            build_s += dt if name == "build" else 0.0
+        logger.info(
+            "video %d/%d: floor %.1f s, fetch_video %.1f s, build %.1f s so far",
+            i + 1,
+            len(paths),
+            floor_s,
+            qwen_s,
+            build_s,
+        )
+    caches = [builds / f"v{i:02d}" / "cache" for i in range(len(paths))]
+    batch = model_ready(paths, spec, caches, cfg.repeats)
+    entries = [e for c in caches for e in json.loads((c / "index.json").read_text())["entries"].values()]
+    stored = sum(e["nbytes_stored"] for e in entries)
+    saved = torch_save_bytes(caches, spec, paths)
+    summary = {"load_average_1min": [load_before, os.getloadavg()[0]], "cpus": os.cpu_count()}
     n = len(paths)
     result = {
         "videos": n,
@@ -288,8 +299,8 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             "bytes_vs_torch_save_float32": stored / saved,
         },
         "bytes_per_video": {"cache": stored / n, "torch_save_float32": saved / n},
-        "build_summary": summary,
-        "compression": compression_table(cache, spec, paths, root),
+        "machine": summary,
+        "compression": compression_table(caches, spec, paths, root),
     }
     (root / "benchmark.json").write_text(json.dumps(result, indent=1))
     return result
@@ -298,7 +309,8 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
 def format_table(r: dict[str, Any]) -> str:
     pv, ra, by = r["per_video_s"], r["ratios"], r["bytes_per_video"]
     lines = [
-        f"{r['videos']} videos, {r['seconds_of_video']:.0f} s of video, spec {r['spec']['family']} fps={r['spec']['fps']} max_frames={r['spec']['max_frames']}",
+        f"{r['videos']} videos, {r['seconds_of_video']:.0f} s of video, {r['machine']['cpus']} CPUs, "
+        f"load average {r['machine']['load_average_1min'][0]:.1f} → {r['machine']['load_average_1min'][1]:.1f}, spec {r['spec']['family']} fps={r['spec']['fps']} max_frames={r['spec']['max_frames']}",
         "",
         "| measure | cache | reference | ratio | goal |",
         "| --- | --- | --- | --- | --- |",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from cache_builder.spec import FAMILIES, ImageSpec, VideoSpec
@@ -61,6 +62,11 @@ class CacheConfig(LaunchConfig):
     """Show a progress bar per worker (stderr)."""
 
     def validate(self) -> None:
+        # Absolute paths, fixed where the command was typed: array tasks and MPI ranks may start elsewhere.
+        for name in ("input", "video_root", "out"):
+            if getattr(self, name):
+                setattr(self, name, os.path.abspath(getattr(self, name)))
+        self.cache_dir = [os.path.abspath(d) for d in self.cache_dir]
         self.video_spec()
         self.image_spec()
         if self.cache_dir and self.out and self.out != self.cache_dir[-1]:
