@@ -95,10 +95,12 @@ class CacheReader:
         self._hash_memo: dict[tuple[str, int, int], str] = {}
 
     def _stored_specs(self, kind: str) -> list[tuple[Path, str, Spec]]:
+        """(cache, spec hash, spec) of every spec that has entries of ``kind`` (failure-only specs ignored)."""
         out = []
         for d, idx in self._indexes:
+            with_entries = {e["spec"] for e in idx["entries"].values()}
             for h, s in idx.get("specs", {}).items():
-                if s.get("kind", "video") == kind:
+                if s.get("kind", "video") == kind and h in with_entries:
                     out.append((d, h, spec_from_dict(s)))
         return out
 

@@ -108,6 +108,16 @@ def _child(reader, paths, queue):
     queue.put(_digest_all((reader, paths)))
 
 
+def test_specs_with_only_failures_do_not_make_lookups_ambiguous(media_dir, tmp_path):
+    out = tmp_path / "cache"
+    build_local(
+        cache_config(input=write_records(tmp_path / "a.json", ["h264.mp4"]), video_root=media_dir, out=out)
+    )
+    failing = write_records(tmp_path / "b.json", ["empty.mp4"])
+    build_local(cache_config(input=failing, video_root=media_dir, out=out, fps=1))
+    assert open_cache(out, video_root=media_dir).get("h264.mp4")[0].ndim == 4
+
+
 def test_no_index_no_entries(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CacheMiss):
