@@ -8,6 +8,7 @@ per step, and both engines see identical prompt tokens.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,11 +41,20 @@ def rollout_media(media: Media | None) -> dict[str, Any]:
 class PromptBuilder:
     """Builds prompts; records whose media fail or whose prompt is too long are skipped and counted."""
 
-    def __init__(self, processor: Any, media: MediaSource, style: str, max_prompt_length: int) -> None:
+    def __init__(
+        self,
+        processor: Any,
+        media: MediaSource,
+        style: str,
+        max_prompt_length: int,
+        render: Callable[[dict[str, Any], str], str] | None = None,
+    ) -> None:
         self.processor = processor
         self.media = media
         self.style = style
         self.max_prompt_length = max_prompt_length
+        self.render = render
+        """Optional ``(record, style) -> user text`` (an eval benchmark's own wording); None: the training prompt."""
         self.skipped: Counter[str] = Counter()
 
     def build(self, record: dict[str, Any], uid: str = "") -> Prompt | None:
@@ -54,7 +64,8 @@ class PromptBuilder:
             self.skipped[f"media_{e.reason}"] += 1
             logger.warning("skipping record %s: %s", record.get("problem_id"), e)
             return None
-        messages = chat_messages(record, self.style, media.kind if media else None)
+        user = self.render(record, self.style) if self.render is not None else None
+        messages = chat_messages(record, self.style, media.kind if media else None, user)
         text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         kwargs: dict[str, Any] = {}
         if media is not None:

@@ -29,10 +29,14 @@ def user_text(record: dict[str, Any], style: str) -> str:
     return question_text(record) + "\n" + answer_instruction(ptype, style)
 
 
-def chat_messages(record: dict[str, Any], style: str, media_kind: str | None) -> list[dict[str, Any]]:
-    """One user turn: the media placeholder (``video``/``image``, or none) then the text."""
+def chat_messages(
+    record: dict[str, Any], style: str, media_kind: str | None, text: str | None = None
+) -> list[dict[str, Any]]:
+    """One user turn: the media placeholder (``video``/``image``, or none) then the text.
+
+    ``text`` replaces the default :func:`user_text` (benchmarks with their own wording)."""
     content: list[dict[str, Any]] = []
     if media_kind is not None:
         content.append({"type": media_kind})
-    content.append({"type": "text", "text": user_text(record, style)})
+    content.append({"type": "text", "text": user_text(record, style) if text is None else text})
     return [{"role": "user", "content": content}]
