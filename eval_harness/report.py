@@ -141,7 +141,7 @@ def write_reports(
         entry["settings"] = meta.get("settings", {})
         if name in official:
             entry["official"] = official[name]
-            entry["delta"] = round(entry["overall"] - official[name], 4)
+            entry["delta"] = entry["overall"] - official[name]
         _atomic_write(out / "results" / f"{name}.json", json.dumps(entry, indent=2) + "\n")
     results = {
         "model": meta.get("model"),

@@ -99,12 +99,12 @@ def summarize(
         "num_scored": len(rows),
         "num_missing": len(missing),
         "num_errors": len(errors or {}),
-        "overall": round(summary.overall, 4),
-        "subsets": {k: round(v, 4) for k, v in summary.subsets.items()},
+        "overall": summary.overall,
+        "subsets": dict(summary.subsets),
         "counts": dict(summary.counts),
     }
     if summary.details:
-        entry["details"] = {k: round(v, 4) for k, v in summary.details.items()}
+        entry["details"] = dict(summary.details)
     if errors:
         entry["errors"] = dict(Counter(errors.values()))
     if verdicts:

@@ -17,6 +17,7 @@ from eval_harness.predictions import check_settings
 from eval_harness.results import aggregate_run
 from eval_harness.runner import load_all, model_settings, remaining, run_shard
 from eval_harness.shard import describe, plan_tasks
+from vrl.config import ConfigError
 from vrl.launch.context import RunContext
 from vrl.launch.launcher import run_dir_for
 from vrl.log import get_logger
@@ -30,8 +31,11 @@ def plan(cfg: Config) -> list[dict[str, Any]]:
     """Array tasks ``{"shard", "num_shards", "samples": [[benchmark, key], ...], "cost"}`` for the samples
     still without a prediction (none when everything is done: the finalize job still runs)."""
     run_dir = run_dir_for("eval", cfg)
-    check_settings(run_dir, model_settings(cfg)[2])  # refuse a reused name with other settings now
-    records = load_all(cfg)
+    try:
+        check_settings(run_dir, model_settings(cfg)[2])  # refuse a reused name with other settings now
+        records = load_all(cfg)
+    except ValueError as e:  # bad annotation files or settings: a usage error, reported without traceback
+        raise ConfigError(str(e)) from None
     todo = remaining(cfg, run_dir, records)
     total = sum(len(r) for r in records.values())
     tasks = plan_tasks(todo, cfg.num_shards, cfg.video)

@@ -26,6 +26,18 @@ def _duration(record: dict[str, Any]) -> float | None:
     return None
 
 
+EXAMPLE = {
+    "problem_id": "toy-val-00000",
+    "problem": "What color is the circle in the video?",
+    "problem_type": "multiple choice",
+    "options": ["A. blue", "B. yellow", "C. green", "D. red"],
+    "solution": "<answer>B</answer>",
+    "path": "videos/val-00000.mp4",
+    "data_type": "video",
+    "data_source": "toy",
+    "task": "color",
+}
+
 BENCHMARK = Benchmark(
     name="toy",
     title="Toy suite",
@@ -36,4 +48,5 @@ BENCHMARK = Benchmark(
     aggregate=aggregate,
     typical_duration_s=3.0,
     duration=_duration,
+    example=EXAMPLE,
 )
