@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from slurm_cluster import ClusterStartError, LocalSlurmCluster, start_cluster
@@ -27,3 +28,21 @@ def slurm_cluster() -> Iterator[LocalSlurmCluster]:
         yield cluster
     if not os.environ.get("VRL_SLURM_KEEP"):
         cluster.detach()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_vrl_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never write into the user's ~/.cache/vrl: one private VRL_HOME per test session, so tiny
+    models and toy suites are built once per session and shared by the tests that need them."""
+    home = tmp_path_factory.mktemp("session_vrl_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VRL_HOME", str(home))
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25(_session_vrl_home: None) -> Path:
+    """The tiny Qwen2.5-VL checkpoint (built on first use)."""
+    from vrl.models.tiny import resolve_model
+
+    return resolve_model("tiny-qwen2.5-vl")

@@ -33,7 +33,7 @@ from vrl.engines.base import LogProbs, LossFn, TrainingEngine
 from vrl.engines.config import EngineConfig
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
-from vrl.models.policy import ResponseLogProbs, decoder_layers, vision_blocks
+from vrl.models.policy import ResponseLogProbs, decoder_layers
 
 logger = get_logger(__name__)
 
@@ -57,8 +57,17 @@ def lr_lambda(cfg: EngineConfig, total_steps: int):
 def _shard(
     model: torch.nn.Module, wrapper: torch.nn.Module, dist_ctx: DistContext, cfg: EngineConfig
 ) -> None:
+    """One FSDP2 unit per decoder layer; the root unit holds the vision tower, embeddings and LM head.
+
+    The vision tower runs zero, one or two times per forward depending on the media in a micro-batch
+    (text only, images or videos, both), so it cannot be split into units of its own: ranks would issue
+    different numbers of all-gathers. A single fp32 process is left unsharded (nothing to shard, and on
+    CPU the per-layer copies would dominate a small model's step).
+    """
+    if dist_ctx.world_size == 1 and cfg.param_dtype == "float32":
+        return
     mp = MixedPrecisionPolicy(param_dtype=DTYPES[cfg.param_dtype], reduce_dtype=torch.float32)
-    for block in [*vision_blocks(model), *decoder_layers(model)]:
+    for block in decoder_layers(model):
         fully_shard(block, mesh=dist_ctx.mesh, mp_policy=mp)
     fully_shard(wrapper, mesh=dist_ctx.mesh, mp_policy=mp)
 
@@ -84,7 +93,7 @@ class FSDPEngine(TrainingEngine):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.hf_model = model
         self.pad_id = int(model.config.get_text_config().pad_token_id or 0)
-        self.policy = ResponseLogProbs(model, temperature)
+        self.policy = ResponseLogProbs(model, temperature, touch_vision=dist_ctx.world_size > 1)
         _shard(model, self.policy, dist_ctx, cfg)
         self.reference: ResponseLogProbs | None = None
         if with_reference:

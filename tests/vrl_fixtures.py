@@ -1,0 +1,77 @@
+"""Builders shared by engine, rollout and trainer tests: processed prompts and trajectories from a tiny
+model's own processor (random frames and images, no toy suite or cache needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cache_builder.processor_inputs import processor_kwargs
+from vrl.batch import VISION_KEYS, Prompt, Trajectory
+from vrl.models.loading import load_processor
+
+QUESTIONS = [
+    ("video", "What color is the box?"),
+    ("image", "Where is the circle?"),
+    ("video", "How many flashes are there?"),
+    ("text", "What is 2 + 3?"),
+]
+RESPONSES = [
+    "<answer>A</answer><|im_end|>",
+    "<think>it is red</think><answer>B</answer><|im_end|>",
+    "<answer>3</answer>",
+    "<think>two plus three</think><answer>5</answer><|im_end|>",
+]
+
+
+def make_prompt(processor, kind: str, question: str, seed: int) -> Prompt:
+    rng = np.random.RandomState(seed)
+    content = [] if kind == "text" else [{"type": kind}]
+    messages = [{"role": "user", "content": [*content, {"type": "text", "text": question}]}]
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    kwargs = {}
+    if kind == "video":
+        frames = rng.randint(0, 255, (4, 3, 56, 84), dtype=np.uint8)
+        meta = {"fps": 4.0, "frames_indices": [0, 2, 4, 6], "total_num_frames": 8}
+        kwargs = processor_kwargs(videos=[(frames, meta)])
+    elif kind == "image":
+        kwargs = processor_kwargs(images=[(rng.randint(0, 255, (1, 3, 56, 56), dtype=np.uint8), {})])
+    out = processor(text=[text], return_tensors="pt", **kwargs)
+    return Prompt(
+        record={
+            "problem_type": "multiple choice",
+            "solution": "<answer>A</answer>",
+            "problem_id": f"p{seed}",
+        },
+        input_ids=out["input_ids"][0],
+        vision={k: out[k] for k in VISION_KEYS if k in out},
+        text=text,
+        mm_token_type_ids=out["mm_token_type_ids"][0] if "mm_token_type_ids" in out else None,
+    )
+
+
+def make_prompts(model_path: Path) -> list[Prompt]:
+    processor = load_processor(model_path)
+    return [make_prompt(processor, kind, q, seed=i) for i, (kind, q) in enumerate(QUESTIONS)]
+
+
+def make_trajectories(model_path: Path, per_prompt: int = 2) -> list[Trajectory]:
+    """Groups of ``per_prompt`` trajectories per prompt, with alternating advantages."""
+    tok = load_processor(model_path).tokenizer
+    trajs = []
+    for g, prompt in enumerate(make_prompts(model_path)):
+        for j in range(per_prompt):
+            text = RESPONSES[(g + j) % len(RESPONSES)]
+            ids = torch.tensor(tok(text, add_special_tokens=False)["input_ids"])
+            trajs.append(
+                Trajectory(
+                    prompt=prompt,
+                    response_ids=ids,
+                    response_text=text,
+                    group=g,
+                    advantage=1.0 - 2.0 * (j % 2),
+                )
+            )
+    return trajs
