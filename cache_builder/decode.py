@@ -10,6 +10,7 @@ so a long video is never held in memory at full resolution. A watchdog kills a h
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import subprocess
 import threading
@@ -97,7 +98,9 @@ def decode_frames(
     watchdog.start()
     drain.start()
     batches: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=2)
-    reader = threading.Thread(target=_pipe_reader, args=(proc.stdout, info, len(unique), batches), daemon=True)
+    reader = threading.Thread(
+        target=_pipe_reader, args=(proc.stdout, info, len(unique), batches), daemon=True
+    )
     reader.start()
     got = 0
     try:
@@ -111,6 +114,9 @@ def decode_frames(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        while reader.is_alive():  # unblock a reader waiting on a full queue (we stopped early)
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.1)
         drain.join(timeout=5)
     if got < len(unique):
         tail = b"".join(err).decode(errors="replace").strip().splitlines()

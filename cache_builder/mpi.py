@@ -33,7 +33,13 @@ def build_mpi(cfg: CacheConfig) -> dict[str, Any] | None:
     tasks, error = comm.bcast((tasks, error), root=0)
     if error:
         raise ValueError(error)
-    summary = build.build_shard(cfg, tasks[rank], position=rank)
+    try:
+        summary = build.build_shard(cfg, tasks[rank], position=rank)
+    except BaseException:
+        # A rank that dies alone leaves the others waiting in gather forever: take the job down instead.
+        logger.exception("rank %d failed; aborting the MPI job", rank)
+        comm.Abort(1)
+        raise
     summaries = comm.gather(summary, root=0)
     result = build.finalize(cfg, summaries) if rank == 0 else None
     comm.Barrier()
