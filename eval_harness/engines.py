@@ -195,8 +195,15 @@ class VLLMEngine(AsyncEngine):
     def submit(self, prompt: Prompt, seed: int) -> Future[Completion]:
         return asyncio.run_coroutine_threadsafe(self._generate(prompt, seed), self._loop)
 
-    def close(self) -> None:
+    async def _shutdown(self) -> None:
+        # stop reading outputs first: once the engine process is gone, the reader logs a spurious error
+        handler = getattr(self.engine, "output_handler", None)
+        if handler is not None:
+            handler.cancel()
         self.engine.shutdown()
+
+    def close(self) -> None:
+        self._run(self._shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         device.empty_cache()
