@@ -213,6 +213,7 @@ class Trainer:
         rows_all = self.dist.gather_list(rows)
         if self.dist.is_main:
             out = self.run_dir / f"validation_{tag}.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text("".join(json.dumps(row) + "\n" for row in rows_all))
             logger.info(
                 "validation (%s): accuracy %.3f, multiple-choice+boolean %.3f (chance %.3f), format %.3f",
