@@ -70,14 +70,30 @@ CLIPS = {
 }
 
 
+#: clips that need more than one lavfi source: name → full ffmpeg input/output arguments
+EXTRA_CLIPS = {
+    "rotated.mp4": ["-f", "lavfi", "-i", "testsrc2=size=160x96:rate=25:duration=2", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-metadata:s:v:0", "rotate=90"],
+    "audio_first.mp4": ["-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-f", "lavfi", "-i",
+                        "testsrc2=size=128x96:rate=25:duration=2", "-map", "0:a", "-map", "1:v", "-c:v", "libx264",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    "bframes.mp4": ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=2", "-c:v", "libx264", "-bf", "3",
+                    "-g", "12", "-pix_fmt", "yuv420p"],
+}  # fmt: skip
+
+
 def make_clip(folder: Path, name: str) -> Path:
-    source, args = CLIPS[name]
     out = folder / name
-    if not out.exists():
+    if out.exists():
+        return out
+    if name in EXTRA_CLIPS:
+        cmd = ["ffmpeg", "-v", "error", "-y", *EXTRA_CLIPS[name], str(out)]
+    else:
+        source, args = CLIPS[name]
         cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *args, str(out)]
         if ";" in source:  # a filtergraph of several sources
             cmd = ["ffmpeg", "-v", "error", "-y", "-filter_complex", source, *args, str(out)]
-        subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True)
     return out
 
 
@@ -87,7 +103,7 @@ def media_dir(tmp_path_factory) -> Path:
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is required (apt-get install -y ffmpeg)")
     d = tmp_path_factory.mktemp("media")
-    for name in CLIPS:
+    for name in [*CLIPS, *EXTRA_CLIPS]:
         make_clip(d, name)
     subprocess.run(
         [

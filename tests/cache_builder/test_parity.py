@@ -21,6 +21,9 @@ CLIP_NAMES = [
     "four.mp4",
     "vfr.mkv",
     "moving.mp4",
+    "rotated.mp4",
+    "audio_first.mp4",
+    "bframes.mp4",
 ]
 SPECS = [
     {"fps": 2.0},
