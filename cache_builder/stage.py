@@ -12,12 +12,20 @@ from typing import Any
 from cache_builder import build
 from cache_builder.config import CacheConfig as Config
 from vrl.launch.context import RunContext
+from vrl.log import get_logger
 
 __all__ = ["Config", "finalize", "plan", "run_task"]
+
+logger = get_logger(__name__)
 
 
 def plan(cfg: Config) -> list[dict[str, Any]]:
     """One JSON-able task per shard: ``{"shard", "num_shards", "items"}``."""
+    if cfg.launcher == "mpi":
+        logger.warning(
+            "launcher=mpi has no effect in the stage (its shards run as array tasks); "
+            "for MPI run `mpirun -n N python -m cache_builder build launcher=mpi ...`"
+        )
     return build.plan_shards(cfg)
 
 
