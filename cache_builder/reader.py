@@ -45,6 +45,27 @@ class CacheMiss(KeyError):
         return str(self.args[0]) if self.args else "cache miss"
 
 
+@dataclass
+class _Index:
+    """The parts of an ``index.json`` a reader needs, in compact form (readers live in every worker)."""
+
+    specs: dict[str, dict[str, Any]]
+    shards: list[str]
+    entries: dict[str, tuple[int, str]]
+    """key → (position in shards, spec hash)"""
+    sources: dict[str, tuple[int, int, str]]
+    """path as written in the records → (size, mtime_ns, content hash)"""
+
+    @classmethod
+    def from_json(cls, idx: dict[str, Any]) -> _Index:
+        shard_ids: dict[str, int] = {}
+        entries = {}
+        for key, e in idx["entries"].items():
+            entries[key] = (shard_ids.setdefault(e["shard"], len(shard_ids)), e["spec"])
+        sources = {p: (s["size"], s["mtime_ns"], s["content"]) for p, s in idx["sources"].items()}
+        return cls(idx.get("specs", {}), list(shard_ids), entries, sources)
+
+
 @dataclass(frozen=True)
 class Location:
     cache_dir: Path
@@ -77,13 +98,13 @@ class CacheReader:
     ):
         self.dirs = [Path(d) for d in dirs]
         self.video_root = video_root
-        self._indexes: list[tuple[Path, dict[str, Any]]] = []
+        self._indexes: list[tuple[Path, _Index]] = []
         for d in self.dirs:
             idx = load_index(d)
             if idx is None:
                 logger.warning("cache %s has no index yet (not built or not finalized): skipped", d)
                 continue
-            self._indexes.append((d, idx))
+            self._indexes.append((d, _Index.from_json(idx)))
         self._spec_hash: dict[str, str | None] = {}
         self._ambiguous: dict[str, list[str]] = {}
         self._usable: dict[str, list[Path]] = {}
@@ -98,8 +119,8 @@ class CacheReader:
         """(cache, spec hash, spec) of every spec that has entries of ``kind`` (failure-only specs ignored)."""
         out = []
         for d, idx in self._indexes:
-            with_entries = {e["spec"] for e in idx["entries"].values()}
-            for h, s in idx.get("specs", {}).items():
+            with_entries = {spec for _, spec in idx.entries.values()}
+            for h, s in idx.specs.items():
                 if s.get("kind", "video") == kind and h in with_entries:
                     out.append((d, h, spec_from_dict(s)))
         return out
@@ -137,8 +158,8 @@ class CacheReader:
     def _spec(self, kind: str) -> Spec | None:
         h = self._spec_hash.get(kind)
         for _, idx in self._indexes:
-            if h in idx.get("specs", {}):
-                return spec_from_dict(idx["specs"][h])
+            if h in idx.specs:
+                return spec_from_dict(idx.specs[h])
         return None
 
     # ---- lookups ---------------------------------------------------------------------------------------
@@ -159,14 +180,12 @@ class CacheReader:
     def _content(self, item: MediaItem) -> str | None:
         local = resolve(item.path, self.video_root)
         st = stat_key(local) if local.is_file() else None
-        recorded = [
-            idx["sources"][item.path] for _, idx in self._indexes if item.path in idx.get("sources", {})
-        ]
+        recorded = [idx.sources[item.path] for _, idx in self._indexes if item.path in idx.sources]
         if st is None:
-            return recorded[0]["content"] if recorded else None
-        for src in recorded:
-            if (src["size"], src["mtime_ns"]) == st:
-                return src["content"]
+            return recorded[0][2] if recorded else None
+        for size, mtime_ns, content in recorded:
+            if (size, mtime_ns) == st:
+                return content
         memo = (str(local.resolve()), *st)
         if memo not in self._hash_memo:
             self._hash_memo[memo] = content_hash(local)
@@ -188,8 +207,8 @@ class CacheReader:
             return None
         key = entry_key(content, h)
         for d, idx in self._indexes:
-            if d in self._usable[media.kind] and key in idx["entries"]:
-                return Location(d, d / idx["entries"][key]["shard"], key)
+            if d in self._usable[media.kind] and key in idx.entries:
+                return Location(d, d / idx.shards[idx.entries[key][0]], key)
         return None
 
     def __contains__(self, item: Any) -> bool:
@@ -246,8 +265,8 @@ class CacheReader:
         hashes = {h for h in self._spec_hash.values() if h}
         out: dict[str, None] = {}
         for _, idx in self._indexes:
-            for key, e in idx["entries"].items():
-                if e["spec"] in hashes:
+            for key, (_, spec) in idx.entries.items():
+                if spec in hashes:
                     out.setdefault(key, None)
         return list(out)
 
