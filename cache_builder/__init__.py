@@ -14,6 +14,7 @@ _EXPORTS = {
     "CacheReader": "cache_builder.reader",
     "open_cache": "cache_builder.reader",
     "processor_kwargs": "cache_builder.processor_inputs",
+    "vllm_video_input": "cache_builder.processor_inputs",
     "ImageSpec": "cache_builder.spec",
     "SpecMismatchError": "cache_builder.spec",
     "VideoSpec": "cache_builder.spec",

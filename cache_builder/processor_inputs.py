@@ -67,3 +67,17 @@ def processor_kwargs(
     if images:
         kwargs["images"] = [image_input(f) for f, _ in images]
     return kwargs
+
+
+def vllm_video_input(frames: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """A cached video as vLLM's multimodal video item: ``(uint8 (T, H, W, 3), metadata)``.
+
+    vLLM wants channels-last frames with their metadata in a tuple (bare frames are refused) and must not
+    sample again (``do_sample_frames=False``); use as ``{"prompt": ..., "multi_modal_data": {"video":
+    [vllm_video_input(frames, meta)]}}``.
+    """
+    video_tensor(frames)  # validates dtype and layout
+    md = video_metadata(meta)
+    md["duration"] = float(meta.get("duration", md["total_num_frames"] / md["fps"]))
+    md["do_sample_frames"] = False
+    return np.ascontiguousarray(frames.transpose(0, 2, 3, 1)), md

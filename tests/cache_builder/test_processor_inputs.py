@@ -71,3 +71,26 @@ def test_rejects_non_uint8():
                 )
             ]
         )
+
+
+def test_vllm_video_input_layout():
+    from cache_builder.processor_inputs import vllm_video_input
+
+    frames = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
+    meta = {
+        "fps": 25.0,
+        "frames_indices": [0, 10],
+        "total_num_frames": 20,
+        "sample_fps": 2.5,
+        "duration": 0.8,
+    }
+    thwc, md = vllm_video_input(frames, meta)
+    assert thwc.shape == (2, 4, 5, 3) and thwc.flags.c_contiguous
+    assert (thwc[1, 2, 3] == frames[1, :, 2, 3]).all()
+    assert md == {
+        "fps": 25.0,
+        "frames_indices": [0, 10],
+        "total_num_frames": 20,
+        "duration": 0.8,
+        "do_sample_frames": False,
+    }
