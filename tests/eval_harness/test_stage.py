@@ -132,3 +132,27 @@ def test_config_errors():
         parse(Config, ["benchmarks=[videomme]"])
     cfg, _ = parse(Config, ["benchmarks=[Video-MME,charades]", "annotations_dir=/x", "style=think"])
     assert cfg.benchmarks == ["videomme", "charades_sta"] and cfg.inference.new_tokens() == 2048
+
+
+def test_frames_from_a_cache_built_with_the_eval_spec(tmp_path, suite):
+    from cache_builder.build import build_local
+    from cache_builder.config import CacheConfig
+    from cache_builder.spec import SpecMismatchError
+
+    decoded = _run(_cfg(tmp_path, suite, "decoded", "max_samples=3"))
+    base = _cfg(tmp_path, suite, "x")
+    v, img = base.video, base.image
+    cache = tmp_path / "cache"
+    build_local(
+        CacheConfig(
+            input=str(suite / "val.jsonl"), video_root=str(suite), out=str(cache), family="qwen2_5_vl",
+            fps=v.fps, min_frames=v.min_frames, max_frames=v.max_frames, min_pixels=v.min_pixels,
+            max_pixels=v.max_pixels, total_pixels=v.total_pixels, image_min_pixels=img.min_pixels,
+            image_max_pixels=img.max_pixels, progress=False,
+        )
+    )  # fmt: skip
+    from_cache = [f"cache_dir=[{cache}]", "video_source=cache", "max_samples=3"]
+    cached = _run(_cfg(tmp_path, suite, "cached", *from_cache))
+    assert _answers(cached["dir"]) == _answers(decoded["dir"])
+    with pytest.raises(SpecMismatchError, match="fps"):
+        _run(_cfg(tmp_path, suite, "other", *from_cache, "video.fps=1.0"))
