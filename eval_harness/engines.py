@@ -138,9 +138,10 @@ class VLLMEngine(AsyncEngine):
             "dtype": "bfloat16" if self.gpu else "float32",
             "enforce_eager": not self.gpu,
             "limit_mm_per_prompt": {"image": 1, "video": 1},
-            "max_model_len": max_model_len,
             "disable_log_stats": True,
         }
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
         if self.gpu:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         logger.info("starting vLLM AsyncLLM (%s) for %s", "cuda" if self.gpu else "cpu", model_path)

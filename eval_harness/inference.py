@@ -12,6 +12,7 @@ raised.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 import zlib
@@ -210,7 +211,12 @@ class Pipeline:
         results: queue.Queue = queue.Queue()
         counting = _CountingSink(self.sink)
         bar = tqdm(
-            total=len(records), desc=self.desc, unit="sample", disable=not self.progress, smoothing=0.1
+            total=len(records),
+            desc=self.desc,
+            unit="sample",
+            disable=not self.progress,
+            smoothing=0.1,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,  # a batch log gets a line every 30 s
         )
         loaders = [
             threading.Thread(

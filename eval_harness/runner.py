@@ -156,7 +156,7 @@ def run_shard(cfg: Config, task: dict[str, Any], run_dir: Path) -> dict[str, Any
         from vrl.models.loading import load_processor
 
         return PromptMaker(
-            load_processor(model_path), media, inf.prompt_style, inf.max_prompt_length, _render
+            load_processor(model_path), media, inf.prompt_style, inf.max_prompt_length, render_prompt
         )
 
     logger.info(
@@ -200,6 +200,6 @@ def run_shard(cfg: Config, task: dict[str, Any], run_dir: Path) -> dict[str, Any
     }
 
 
-def _render(record: dict[str, Any], style: str) -> str:
-    """The prompt wording of the record's benchmark."""
+def render_prompt(record: dict[str, Any], style: str) -> str:
+    """The user prompt of a record in its benchmark's wording (PromptBuilder's ``render`` hook)."""
     return get_benchmark(record[BENCH]).render(record, style)
