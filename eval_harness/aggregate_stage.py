@@ -2,7 +2,7 @@
 
 ``python jobs/submit.py stage=aggregate eval_run=runs/eval/<name> [allow_partial=true] [judge.model=...]``
 reads the evaluation's saved config and prediction files and writes the reports into the evaluation's
-folder (a copy of ``results.json`` also lands in this run's folder). Useful after a failed finalize job,
+folder; copies of the reports land in this run's folder too. Useful after a failed finalize job,
 to report a partial run, or to add an LLM judge afterwards.
 """
 
@@ -29,5 +29,7 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
     summary = aggregate_run(eval_cfg, eval_dir, allow_partial=cfg.allow_partial, judge=cfg.judge)
     if ctx.run_dir.resolve() != eval_dir.resolve():
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(eval_dir / "results.json", ctx.run_dir / "results.json")
+        for name in ("results.json", "report.md", "scores.png"):
+            shutil.copy2(eval_dir / name, ctx.run_dir / name)
+        shutil.copytree(eval_dir / "results", ctx.run_dir / "results", dirs_exist_ok=True)
     return summary

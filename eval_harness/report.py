@@ -1,7 +1,7 @@
 """Reports of an evaluation: ``results.json``, ``results/<benchmark>.json``, ``report.md``, ``scores.png``.
 
-``results.json`` holds, per benchmark, the entry of :func:`eval_harness.scoring.summarize` (overall and
-subsets on a 0–100 scale, counts) plus the run's settings; ``report.md`` has a table per benchmark with
+``results.json`` maps each benchmark to the entry of :func:`eval_harness.scoring.summarize` (overall and
+subsets on a 0–100 scale, counts) plus the model, the run's settings and the official score when known; ``report.md`` has a table per benchmark with
 the officially reported score of the model when known and our delta; the PNG is a bar chart of the
 overall scores with the official ones marked.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -138,18 +137,15 @@ def write_reports(
     out = Path(out_dir)
     official = reference.scores if reference else {}
     for name, entry in entries.items():
+        entry["model"] = meta.get("model")
         entry["settings"] = meta.get("settings", {})
+        entry["reference"] = reference.model if reference else None
         if name in official:
             entry["official"] = official[name]
             entry["delta"] = entry["overall"] - official[name]
         _atomic_write(out / "results" / f"{name}.json", json.dumps(entry, indent=2) + "\n")
-    results = {
-        "model": meta.get("model"),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "reference": reference.model if reference else None,
-        "settings": meta.get("settings", {}),
-        "benchmarks": entries,
-    }
+    # keyed by benchmark, no timestamps: two runs with the same predictions write the same file
+    results = dict(entries)
     paths = {"results": out / "results.json", "report": out / "report.md", "plot": out / "scores.png"}
     _atomic_write(paths["results"], json.dumps(results, indent=2) + "\n")
     _atomic_write(paths["report"], render_markdown(entries, meta, reference))

@@ -45,9 +45,10 @@ def test_reports_show_official_score_and_delta(tmp_path):
     meta = {"model": "Qwen2.5-VL-7B-Instruct", "settings": {"engine": "vllm", "video_spec": {"fps": 2.0}}}
     paths = write_reports(tmp_path, entries, meta, find_reference("auto", meta["model"]))
     results = json.loads(paths["results"].read_text())
-    vmme = results["benchmarks"]["videomme"]
+    vmme = results["videomme"]
     assert vmme["official"] == 65.1 and vmme["delta"] == pytest.approx(61.3 - 65.1)
-    assert "official" not in results["benchmarks"]["vsibench"]
+    assert "official" not in results["vsibench"] and set(results) == {"videomme", "vsibench"}
+    assert vmme["model"] == "Qwen2.5-VL-7B-Instruct" and vmme["settings"]["engine"] == "vllm"
     assert json.loads((tmp_path / "results" / "vsibench.json").read_text())["overall"] == 30.0
     report = paths["report"].read_text()
     assert "| Video-MME | accuracy | 61.3 | 65.1 | -3.8 | 10 | 0 | 2 |" in report

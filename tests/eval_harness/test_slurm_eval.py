@@ -47,7 +47,7 @@ def _answers(run_dir: Path) -> dict[str, str]:
 
 
 def _results(run_dir: Path) -> dict:
-    entry = json.loads((run_dir / "results.json").read_text())["benchmarks"]["toy"]
+    entry = json.loads((run_dir / "results.json").read_text())["toy"]
     return {k: entry[k] for k in ("overall", "subsets", "counts", "num_scored", "num_missing", "num_errors")}
 
 

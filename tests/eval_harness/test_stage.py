@@ -57,7 +57,7 @@ def _answers(run_dir: Path) -> dict[str, str]:
 
 
 def _results(run_dir: Path) -> dict:
-    entry = json.loads((run_dir / "results.json").read_text())["benchmarks"]["toy"]
+    entry = json.loads((run_dir / "results.json").read_text())["toy"]
     return {k: entry[k] for k in ("overall", "subsets", "counts", "num_scored", "num_missing")}
 
 
@@ -98,7 +98,7 @@ def test_missing_video_is_recorded_and_counted(tmp_path, suite):
     lines = {x["key"]: x for x in read_lines(prediction_file(out["dir"], "toy"))}
     assert lines[first["problem_id"]]["error"]["reason"] == "media_missing"
     assert lines[first["problem_id"]]["response"] is None
-    entry = json.loads((out["dir"] / "results.json").read_text())["benchmarks"]["toy"]
+    entry = json.loads((out["dir"] / "results.json").read_text())["toy"]
     assert entry["num_errors"] == 1 and entry["errors"] == {"media_missing": 1} and entry["num_scored"] == NUM
     assert "1 samples could not run" in (out["dir"] / "report.md").read_text()
 
@@ -112,10 +112,12 @@ def test_finalize_refuses_missing_samples_unless_partial(tmp_path, suite):
         stage.finalize(cfg, RunContext(run_dir))
     assert (run_dir / "missing.json").is_file()
     agg, _ = parse(AggregateConfig, [f"run_root={cfg.run_root}", "eval_run=partial", "allow_partial=true"])
-    summary = aggregate_stage.run(agg, RunContext(Path(cfg.run_root) / "aggregate" / "x"))
+    agg_dir = Path(cfg.run_root) / "aggregate" / "x"
+    summary = aggregate_stage.run(agg, RunContext(agg_dir))
+    assert (agg_dir / "report.md").is_file() and (agg_dir / "results" / "toy.json").is_file()
     done = len(tasks[0]["samples"])
     assert summary["num_missing"] == NUM - done
-    entry = json.loads((run_dir / "results.json").read_text())["benchmarks"]["toy"]
+    entry = json.loads((run_dir / "results.json").read_text())["toy"]
     assert (entry["num_scored"], entry["num_missing"]) == (done, NUM - done)
 
 
