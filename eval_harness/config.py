@@ -19,8 +19,11 @@ from eval_harness.benchmarks import STYLES, get_benchmark
 from vrl.config import choice
 from vrl.data.config import ImageBudget, VideoBudget
 from vrl.launch.config import LaunchConfig
+from vrl.log import get_logger
 from vrl.rewards import RewardConfig
 from vrl.toy.spec import ToyConfig
+
+logger = get_logger(__name__)
 
 ENGINES = ("auto", "hf", "vllm")
 #: inference.max_new_tokens=0 picks these per prompt style
@@ -163,6 +166,18 @@ class Config(LaunchConfig):
         parse_roots(self.video_roots)
         if self.video_source == "cache" and not self.cache_dir:
             raise ValueError("video_source=cache needs cache_dir=[...] (or use prefer_cache/decode)")
+        self._warn_unused()
+
+    def _warn_unused(self) -> None:
+        """Options that were set but change nothing in this configuration."""
+        if self.video_source == "decode" and self.cache_dir:
+            logger.warning("cache_dir is ignored with video_source=decode")
+        if self.inference.engine == "vllm" and self.inference.batch_size != InferenceConfig.batch_size:
+            logger.warning("inference.batch_size has no effect with engine=vllm (it batches continuously)")
+        if self.judge.model and not any(get_benchmark(b).judge for b in self.benchmarks):
+            logger.warning(
+                "judge.model is set but none of %s has open-ended answers to judge", self.benchmarks
+            )
 
     def specs(self, family: str) -> tuple[VideoSpec, ImageSpec]:
         """The cache specs of this evaluation for a model family."""
