@@ -1,0 +1,198 @@
+"""The ``megatron`` training engine: Megatron-Core tensor × pipeline parallelism, data parallel over the rest.
+
+Each rank holds one pipeline stage of the policy (:class:`~vrl.engines.megatron.model.QwenVLStage`), its
+tensor-parallel shard of it, and a plain AdamW over exactly those tensors: Adam is element-wise, so the
+sharded update equals the unsharded one. Gradients are made consistent by :mod:`parallel` (data-parallel
+mean, tied-embedding sum, replicated vision tower) and clipped by the global norm over the replica.
+Checkpoints are per (tensor, pipeline) rank and need the same layout to load; the HF export (and the
+weights streamed to the rollout engine after every update) is layout-free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from vrl.batch import MicroBatch, Trajectory, collate
+from vrl.distributed import DistContext
+from vrl.engines.base import LogProbs, LossFn, TrainingEngine
+from vrl.engines.config import EngineConfig
+from vrl.engines.fsdp import lr_lambda
+from vrl.engines.megatron.hf_io import HFCheckpoint, export_checkpoint
+from vrl.engines.megatron.layout import check_layout
+from vrl.engines.megatron.model import QwenVLStage
+from vrl.engines.megatron.parallel import clip_grads, finalize_grads, grad_norm, init_parallel
+from vrl.engines.megatron.schedule import PipelineRunner
+from vrl.engines.megatron.weights import build_stage, iter_hf_weights, sharded_names
+from vrl.log import get_logger
+
+logger = get_logger(__name__)
+
+TIED = ("gpt.embedding.word_embeddings.weight", "gpt.output_layer.weight")
+
+
+class MegatronEngine(TrainingEngine):
+    name = "megatron"
+
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        model_path: Path,
+        dist_ctx: DistContext,
+        *,
+        total_steps: int,
+        temperature: float = 1.0,
+        with_reference: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.dist = dist_ctx
+        self.ckpt = HFCheckpoint(model_path)
+        spec = self.ckpt.spec
+        tp, pp = cfg.tensor_parallel_size, cfg.pipeline_parallel_size
+        check_layout(spec, tp, pp, dist_ctx.world_size)
+        if cfg.gradient_checkpointing and spec.num_deepstack:
+            raise ValueError(
+                "engine.gradient_checkpointing is not supported with Qwen3-VL DeepStack in the megatron engine "
+                "(the recomputed layers would miss the vision features)"
+            )
+        self.groups = init_parallel(dist_ctx, tp, pp)
+        self.policy = build_stage(self.ckpt, self.groups, recompute=cfg.gradient_checkpointing)
+        self.reference: QwenVLStage | None = None
+        if with_reference:
+            self.reference = build_stage(self.ckpt, self.groups).eval()
+            self.reference.requires_grad_(False)
+        pad = self.ckpt.config.get_text_config().pad_token_id
+        autocast = torch.bfloat16 if cfg.param_dtype == "bfloat16" else None
+        self.runner = PipelineRunner(
+            self.groups, self.ckpt.skeleton.model, int(pad or 0), cfg.num_microbatches, temperature, autocast
+        )
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.policy.parameters() if p.requires_grad],
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, total_steps))
+        dup = spec.tied_embeddings and pp > 1 and self.groups.last_stage
+        self._duplicates = ("gpt.output_layer.weight",) if dup else ()
+        self._sharded = sharded_names(self.ckpt, self.groups)
+        logger.info(
+            "megatron engine: TP=%d PP=%d DP=%d, rank %d holds stage %d (%d parameters)",
+            tp,
+            pp,
+            self.groups.dp,
+            dist_ctx.rank,
+            self.groups.pp_rank,
+            sum(p.numel() for p in self.policy.parameters()),
+        )
+
+    # ---- batches ---------------------------------------------------------------------------------------
+    def _micro_batches(self, trajs: list[Trajectory]) -> list[MicroBatch]:
+        size = self.cfg.micro_batch_size
+        return [
+            collate(trajs[i : i + size], self.runner.pad_id).to(self.dist.device)
+            for i in range(0, len(trajs), size)
+        ]
+
+    # ---- TrainingEngine --------------------------------------------------------------------------------
+    def compute_logprobs(
+        self, trajs: list[Trajectory], *, reference: bool = False, with_entropy: bool = False
+    ) -> LogProbs:
+        module = self.reference if reference else self.policy
+        if module is None:
+            raise ValueError(
+                "reference log-probs requested but the engine was built without a reference model"
+            )
+        module.eval()
+        logps: list[torch.Tensor] = []
+        ents: list[torch.Tensor] = []
+        for call in self.runner.calls(self._micro_batches(trajs)):
+            for item, (logp, ent) in zip(call, self.runner.logprobs(module, call, with_entropy)):
+                for i in range(item.mb.size):
+                    n = int(item.mb.response_lens[i])
+                    logps.append(logp[i, :n].float().cpu())
+                    if ent is not None:
+                        ents.append(ent[i, :n].float().cpu())
+        return LogProbs(logps, ents if with_entropy else None)
+
+    def train_step(self, trajs: list[Trajectory], loss_fn: LossFn, *, need_entropy: bool) -> dict[str, float]:
+        self.policy.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        weights: dict[str, float] = {}
+        mbs = self._micro_batches(trajs)
+        for call in self.runner.calls(mbs):
+            for metrics, rows in self.runner.train(self.policy, call, loss_fn, need_entropy):
+                for k, v in metrics.items():
+                    totals[k] = totals.get(k, 0.0) + float(v) * rows
+                    weights[k] = weights.get(k, 0.0) + rows
+        finalize_grads(self.policy, self.groups, TIED if self.ckpt.spec.tied_embeddings else ())
+        norm = grad_norm(self.policy, self.groups, self._sharded, self._duplicates)
+        if self.cfg.grad_clip > 0:
+            clip_grads(self.policy, norm, self.cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        lr = self.lr
+        self.scheduler.step()
+        out = {k: totals[k] / weights[k] for k in totals}
+        out.update(grad_norm=float(norm), lr=lr, num_micro_batches=float(len(mbs)))
+        return out
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def rollout_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
+        return iter_hf_weights(self.policy, self.ckpt, self.groups)
+
+    # ---- persistence -----------------------------------------------------------------------------------
+    def _shard_file(self, path: Path) -> Path:
+        return Path(path) / f"mp_rank_{self.groups.tp_rank:02d}_{self.groups.pp_rank:03d}.pt"
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        if self.dist.is_main:
+            path.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
+        if self.groups.dp_rank == 0:
+            state = {
+                "model": self.policy.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+            }
+            target = self._shard_file(path)
+            tmp = target.with_suffix(".tmp")
+            torch.save(state, tmp)
+            os.replace(tmp, target)
+        if self.dist.is_main:
+            layout = {"tensor_parallel_size": self.groups.tp, "pipeline_parallel_size": self.groups.pp}
+            (path / "layout.json").write_text(json.dumps(layout))
+        self.dist.barrier()
+
+    def load(self, path: Path) -> None:
+        path = Path(path)
+        saved = json.loads((path / "layout.json").read_text())
+        here = {"tensor_parallel_size": self.groups.tp, "pipeline_parallel_size": self.groups.pp}
+        if saved != here:
+            raise ValueError(
+                f"checkpoint {path} was written with layout {saved}, this run uses {here}: resume with the same "
+                "layout, or start a new run from its hf/ export"
+            )
+        state = torch.load(self._shard_file(path), map_location=self.dist.device, weights_only=False)
+        self.policy.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def export_hf(self, path: Path) -> None:
+        path = Path(path)
+        state = {}
+        for name, tensor in iter_hf_weights(self.policy, self.ckpt, self.groups, include_tied_head=True):
+            if self.dist.is_main:
+                state[name] = tensor
+        if self.dist.is_main:
+            export_checkpoint(self.ckpt, state, path)
+        self.dist.barrier()

@@ -1,0 +1,113 @@
+"""Moving weights between an HF checkpoint and the ranks of a Megatron model (the collective half of the bridge).
+
+:func:`build_stage` makes this rank's pipeline stage and fills it from the checkpoint, reading only the
+tensors this rank holds. :func:`iter_hf_weights` does the reverse for every rank at once: per tensor, the
+owning stage gathers the tensor-parallel shards, converts them to HF tensors (:mod:`bridge`), and
+broadcasts them along the pipeline group, so every rank yields the same full, HF-named tensors in the same
+order: what the rollout engine loads after each update and what export writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.distributed as dist
+
+from vrl.engines.megatron import bridge, compat
+from vrl.engines.megatron.hf_io import HFCheckpoint
+from vrl.engines.megatron.model import QwenVLStage, transformer_config
+from vrl.engines.megatron.parallel import ParallelGroups
+
+
+def build_stage(ckpt: HFCheckpoint, groups: ParallelGroups, *, recompute: bool = False) -> QwenVLStage:
+    """This rank's stage of ``ckpt``'s policy, weights loaded (float32)."""
+    spec = ckpt.spec
+    config = transformer_config(spec, groups.tp, groups.pp, recompute=recompute)
+    vision = ckpt.build_vision() if groups.first_stage else None
+    with compat.cpu_redirect():
+        stage = QwenVLStage(
+            spec, config, pre_process=groups.first_stage, post_process=groups.last_stage, vision=vision
+        )
+    load_stage(stage, ckpt, groups)
+    return stage
+
+
+def load_stage(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups) -> None:
+    """Overwrite the stage's decoder tensors with this rank's shards of the checkpoint."""
+    rules = bridge.stage_rules(ckpt.spec, groups.pp, groups.pp_rank)
+    state = stage.gpt.state_dict()
+    expected = {k for k in state if not k.endswith("_extra_state")}
+    if expected != set(rules):
+        raise RuntimeError(
+            f"megatron stage tensors and bridge rules differ: only in model {sorted(expected - set(rules))[:4]}, "
+            f"only in rules {sorted(set(rules) - expected)[:4]}"
+        )
+    with torch.no_grad():
+        for name, rule in rules.items():
+            shard = bridge.to_megatron(rule, ckpt.read(rule.hf), ckpt.spec, groups.tp_rank, groups.tp)
+            if shard.shape != state[name].shape:
+                raise RuntimeError(
+                    f"{name}: converted shape {tuple(shard.shape)} != model {tuple(state[name].shape)}"
+                )
+            state[name].copy_(shard)
+
+
+def sharded_names(ckpt: HFCheckpoint, groups: ParallelGroups, prefix: str = "gpt.") -> set[str]:
+    """Names of this stage's parameters split over tensor-parallel ranks (all but the replicated ones)."""
+    rules = bridge.stage_rules(ckpt.spec, groups.pp, groups.pp_rank)
+    return {prefix + name for name, rule in rules.items() if rule.kind != "replicated"}
+
+
+def _gather_tp(tensor: torch.Tensor, groups: ParallelGroups) -> list[torch.Tensor]:
+    if groups.tp == 1:
+        return [tensor]
+    shards = [torch.empty_like(tensor) for _ in range(groups.tp)]
+    dist.all_gather(shards, tensor.contiguous(), group=groups.tp_group)
+    return shards
+
+
+def _owned_units(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups, pp_rank: int):
+    """(hf names, producer) for the tensors stage ``pp_rank`` owns; producer() → HF tensors (owner only)."""
+    spec = ckpt.spec
+    owner = pp_rank == groups.pp_rank
+    vision = stage.vision.state_dict() if owner and stage.vision is not None else {}
+    decoder = stage.gpt.state_dict() if owner else {}
+    units = []
+    if pp_rank == 0:
+        for name in ckpt.shapes():
+            if name.startswith(bridge.HF_VISION):
+                local = name[len(bridge.HF_VISION) :]
+                units.append(((name,), lambda local=local: [vision[local].detach().clone()]))
+    for mname, rule in bridge.stage_rules(spec, groups.pp, pp_rank).items():
+        if bridge.is_duplicate(mname, spec, groups.pp, pp_rank):
+            continue
+        units.append(
+            (
+                rule.hf,
+                lambda mname=mname, rule=rule: bridge.to_hf(rule, _gather_tp(decoder[mname], groups), spec),
+            )
+        )
+    return units
+
+
+@torch.no_grad()
+def iter_hf_weights(
+    stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups, *, include_tied_head: bool = False
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """Full HF-named tensors of the policy on every rank, stage by stage (collective over all ranks).
+
+    A tied ``lm_head.weight`` is the embedding; it is yielded only with ``include_tied_head`` (export).
+    """
+    shapes = ckpt.shapes()
+    for pp_rank in range(groups.pp):
+        owner = pp_rank == groups.pp_rank
+        for names, produce in _owned_units(stage, ckpt, groups, pp_rank):
+            tensors = produce() if owner else [torch.empty(shapes[n], dtype=torch.float32) for n in names]
+            if groups.pp > 1:
+                for t in tensors:
+                    dist.broadcast(t, src=groups.pp_ranks[pp_rank], group=groups.pp_group)
+            for n, t in zip(names, tensors):
+                yield n, t
+                if include_tied_head and n == bridge.HF_EMBED and ckpt.spec.tied_embeddings:
+                    yield bridge.HF_LM_HEAD, t
