@@ -92,6 +92,14 @@ class Config(LaunchConfig):
                 f"the world size (nodes × tasks_per_node = {world}) must be a multiple of "
                 f"engine.tensor_parallel_size × engine.pipeline_parallel_size = {model_parallel}"
             )
+        if self.engine.name == "megatron":
+            from vrl.engines.megatron.layout import check_layout, spec_if_readable
+
+            spec = spec_if_readable(self.model)  # None until a tiny model is built: the stage checks again
+            if spec is not None:
+                check_layout(
+                    spec, self.engine.tensor_parallel_size, self.engine.pipeline_parallel_size, world
+                )
         dp = world // model_parallel
         if self.trainer.rollout_batch_size % dp:
             raise ValueError(

@@ -95,6 +95,10 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
     from vrl.trainer.loop import Trainer
 
     model_parallel = (cfg.engine.tensor_parallel_size, cfg.engine.pipeline_parallel_size)
+    if cfg.engine.name == "megatron":  # a layout the checkpoint cannot hold fails before any process group
+        from vrl.engines.megatron.layout import check_model_layout
+
+        check_model_layout(cfg.model, *model_parallel, ctx.world_size)
     dist_ctx = init_distributed(model_parallel=model_parallel)
     try:
         model_path = resolve_model(cfg.model)
