@@ -10,6 +10,8 @@ import torch
 
 from cache_builder.processor_inputs import processor_kwargs
 from vrl.batch import VISION_KEYS, Prompt, Trajectory
+from vrl.data.media import Media
+from vrl.data.processing import rollout_media
 from vrl.models.loading import load_processor
 
 QUESTIONS = [
@@ -32,12 +34,16 @@ def make_prompt(processor, kind: str, question: str, seed: int) -> Prompt:
     messages = [{"role": "user", "content": [*content, {"type": "text", "text": question}]}]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     kwargs = {}
+    media = None
     if kind == "video":
         frames = rng.randint(0, 255, (4, 3, 56, 84), dtype=np.uint8)
-        meta = {"fps": 4.0, "frames_indices": [0, 2, 4, 6], "total_num_frames": 8}
+        meta = {"fps": 4.0, "frames_indices": [0, 2, 4, 6], "total_num_frames": 8, "duration": 2.0}
         kwargs = processor_kwargs(videos=[(frames, meta)])
+        media = Media("video", frames, meta)
     elif kind == "image":
-        kwargs = processor_kwargs(images=[(rng.randint(0, 255, (1, 3, 56, 56), dtype=np.uint8), {})])
+        frames = rng.randint(0, 255, (1, 3, 56, 56), dtype=np.uint8)
+        kwargs = processor_kwargs(images=[(frames, {})])
+        media = Media("image", frames, {})
     out = processor(text=[text], return_tensors="pt", **kwargs)
     return Prompt(
         record={
@@ -48,6 +54,7 @@ def make_prompt(processor, kind: str, question: str, seed: int) -> Prompt:
         input_ids=out["input_ids"][0],
         vision={k: out[k] for k in VISION_KEYS if k in out},
         text=text,
+        media=rollout_media(media),
         mm_token_type_ids=out["mm_token_type_ids"][0] if "mm_token_type_ids" in out else None,
     )
 

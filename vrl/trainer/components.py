@@ -34,7 +34,8 @@ def build_engine(cfg: Any, model_path: Path, dist_ctx: DistContext) -> TrainingE
         cfg.engine,
         model_path,
         dist_ctx,
-        total_steps=cfg.trainer.total_steps * max(1, num_updates(cfg)) * cfg.trainer.ppo_epochs,
+        total_steps=cfg.warmup.sft_steps
+        + cfg.trainer.total_steps * num_updates(cfg) * cfg.trainer.ppo_epochs,
         temperature=cfg.rollout.temperature or 1.0,
         with_reference=cfg.algorithm.uses_reference,
     )

@@ -13,6 +13,7 @@ from vrl.rewards import RewardConfig
 from vrl.rollout.config import RolloutConfig
 from vrl.toy.spec import ToyConfig
 from vrl.trainer.mixing import MixConfig
+from vrl.trainer.warmstart import WarmupConfig
 
 
 @dataclass
@@ -69,6 +70,8 @@ class Config(LaunchConfig):
     """Mixed offline/online groups."""
     trainer: ScheduleConfig = field(default_factory=ScheduleConfig)
     """Steps, batch sizes, checkpoints, validation, metrics."""
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    """Optional supervised warm start on offline trajectories before RL."""
 
     def validate(self) -> None:
         n = self.rollout.n

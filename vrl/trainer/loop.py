@@ -24,7 +24,7 @@ from vrl.data.processing import PromptBuilder
 from vrl.data.sampler import PromptSampler
 from vrl.distributed import DistContext
 from vrl.log import get_logger
-from vrl.metrics import build_metric_logger
+from vrl.metrics import MetricLogger, build_metric_logger
 from vrl.models.loading import load_processor, model_family
 from vrl.rewards import load_extra_modules
 from vrl.rollout.base import SamplingParams
@@ -36,6 +36,7 @@ from vrl.trainer.config import Config
 from vrl.trainer.scoring import response_metrics, reward_metrics
 from vrl.trainer.update import assign_advantages, optimize
 from vrl.trainer.validation import validate
+from vrl.trainer.warmstart import nll_loss_fn
 
 logger = get_logger(__name__)
 
@@ -83,7 +84,15 @@ class Trainer:
         self.engine = build_engine(cfg, model_path, dist_ctx)
         self.rollout = build_rollout(cfg, model_path, dist_ctx, self.run_dir)
         self.eos_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        with_offline = [i for i, r in enumerate(train_records) if r.get("offline_output")]
+        self.sft_records = with_offline
+        self.sft_sampler = (
+            PromptSampler(len(with_offline), cfg.warmup.batch_size, cfg.trainer.seed + 1)
+            if with_offline
+            else None
+        )
         self.step = 0
+        self.sft_step = 0
         self.val_before: dict[str, float] | None = None
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self._val_prompts: list[Prompt] | None = None
@@ -186,6 +195,41 @@ class Trainer:
         }
         return self.dist.gather_mean(metrics)
 
+    # ---- warm start -----------------------------------------------------------------------------------
+    @property
+    def global_step(self) -> int:
+        """Steps logged so far: supervised warm-start steps, then RL steps."""
+        return self.sft_step + self.step
+
+    def warm_start(self, metric_logger: MetricLogger) -> None:
+        cfg = self.cfg
+        if self.sft_step >= cfg.warmup.sft_steps:
+            return
+        if self.sft_sampler is None:
+            raise ValueError("warmup.sft_steps > 0 but no training record has an offline_output")
+        while self.sft_step < cfg.warmup.sft_steps:
+            start = time.perf_counter()
+            batch = PromptSampler.shard(self.sft_sampler.next_batch(), self.dist.dp_rank, self.dist.dp_size)
+            trajs = []
+            for i in batch:
+                prompt = self.builder.build(self.train_records[self.sft_records[i]], uid=f"sft-{i}")
+                traj = self._make_offline(prompt) if prompt is not None else None
+                if traj is not None:
+                    trajs.append(traj)
+            metrics = self.engine.train_step(trajs, nll_loss_fn(trajs, self.dist), need_entropy=False)
+            self.sft_step += 1
+            metrics["step_s"] = time.perf_counter() - start
+            metric_logger.log(
+                self.dist.gather_mean({f"sft/{k}": v for k, v in metrics.items()}), self.global_step
+            )
+            if cfg.trainer.save_every and self.sft_step % cfg.trainer.save_every == 0:
+                self.save()
+        self.rollout.update_weights(self.engine.rollout_weights())
+        if cfg.trainer.val_every or cfg.trainer.val_before:
+            after_sft = self.run_validation("after_warmup")
+            if after_sft:
+                metric_logger.log(after_sft, self.global_step)
+
     # ---- validation, checkpoints ---------------------------------------------------------------------
     def _validation_prompts(self) -> list[Prompt]:
         if self._val_prompts is None:
@@ -207,7 +251,7 @@ class Trainer:
             self.rollout,
             self.cfg.reward,
             params,
-            self._seed(self.step, 999),
+            self._seed(self.global_step, 999),
             self.dist,
         )
         rows_all = self.dist.gather_list(rows)
@@ -226,12 +270,18 @@ class Trainer:
         return metrics
 
     def _trainer_state(self) -> dict[str, Any]:
-        return {"step": self.step, "sampler": self.sampler.state_dict(), "val_before": self.val_before}
+        return {
+            "step": self.step,
+            "sft_step": self.sft_step,
+            "sampler": self.sampler.state_dict(),
+            "sft_sampler": self.sft_sampler.state_dict() if self.sft_sampler else None,
+            "val_before": self.val_before,
+        }
 
     def save(self) -> None:
         ckpt.save_checkpoint(
             self.run_dir,
-            self.step,
+            self.global_step,
             self.engine,
             self._trainer_state(),
             self.dist,
@@ -244,11 +294,14 @@ class Trainer:
             return False
         state = ckpt.load_checkpoint(latest, self.engine, self.dist)
         self.step = int(state["step"])
+        self.sft_step = int(state.get("sft_step", 0))
         self.sampler.load_state_dict(state["sampler"])
+        if self.sft_sampler is not None and state.get("sft_sampler"):
+            self.sft_sampler.load_state_dict(state["sft_sampler"])
         self.val_before = state.get("val_before")
         self.rollout.update_weights(self.engine.rollout_weights())
         if self.dist.is_main:
-            report.truncate_metrics(self.metrics_path, self.step)
+            report.truncate_metrics(self.metrics_path, self.global_step)
         return True
 
     # ---- the run -------------------------------------------------------------------------------------
@@ -262,17 +315,18 @@ class Trainer:
             self.val_before = self.run_validation("before")
             if self.val_before:
                 metric_logger.log(self.val_before, 0)
+        self.warm_start(metric_logger)
         while self.step < cfg.total_steps:
             metrics = self.train_step()
             self.step += 1
             if cfg.val_every and self.step % cfg.val_every == 0 and self.step < cfg.total_steps:
                 metrics.update(self.run_validation(f"step{self.step}") or {})
-            metric_logger.log(metrics, self.step)
+            metric_logger.log(metrics, self.global_step)
             if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.total_steps:
                 self.save()
         after = self.run_validation("after")
         if after:
-            metric_logger.log(after, self.step)
+            metric_logger.log(after, self.global_step)
         metric_logger.close()
         self.save()
         return self._finish(after)
@@ -280,7 +334,12 @@ class Trainer:
     def _finish(self, after: dict[str, float] | None) -> dict[str, Any]:
         if self.cfg.trainer.export_final:
             self.engine.export_hf(self.run_dir / "final")
-        summary: dict[str, Any] = {"steps": self.step, "val_before": self.val_before, "val_after": after}
+        summary: dict[str, Any] = {
+            "steps": self.step,
+            "sft_steps": self.sft_step,
+            "val_before": self.val_before,
+            "val_after": after,
+        }
         if self.dist.is_main:
             rows = report.read_metrics(self.metrics_path)
             report.reward_curve(rows, self.run_dir / "reward_curve.png", title=self.run_dir.name)
