@@ -68,7 +68,13 @@ class MegatronEngine(TrainingEngine):
         pad = self.ckpt.config.get_text_config().pad_token_id
         autocast = torch.bfloat16 if cfg.param_dtype == "bfloat16" else None
         self.runner = PipelineRunner(
-            self.groups, self.ckpt.skeleton.model, int(pad or 0), cfg.num_microbatches, temperature, autocast
+            self.groups,
+            self.ckpt.skeleton.model,
+            int(pad or 0),
+            cfg.num_microbatches,
+            temperature,
+            autocast,
+            dist_ctx.device,
         )
         self.optimizer = torch.optim.AdamW(
             [p for p in self.policy.parameters() if p.requires_grad],
@@ -93,10 +99,7 @@ class MegatronEngine(TrainingEngine):
     # ---- batches ---------------------------------------------------------------------------------------
     def _micro_batches(self, trajs: list[Trajectory]) -> list[MicroBatch]:
         size = self.cfg.micro_batch_size
-        return [
-            collate(trajs[i : i + size], self.runner.pad_id).to(self.dist.device)
-            for i in range(0, len(trajs), size)
-        ]
+        return [collate(trajs[i : i + size], self.runner.pad_id) for i in range(0, len(trajs), size)]
 
     # ---- TrainingEngine --------------------------------------------------------------------------------
     def compute_logprobs(

@@ -107,22 +107,29 @@ def finalize_grads(model: torch.nn.Module, groups: ParallelGroups, tied_names: t
     """Make this rank's gradients the data-parallel mean and the tensor-/pipeline-consistent ones.
 
     ``tied_names``: parameters holding the tied embedding on the first/last stage (summed over stages).
+    A parameter no replica used this step (e.g. the vision tower on a text-only batch) ends with no
+    gradient, so the optimizer skips it as it would in one process; one used anywhere gets the mean.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    for p in params:
-        if p.grad is None:  # unused this step (e.g. no image): still takes part in the collectives
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    used = torch.tensor([float(p.grad is not None) for _, p in named])
+    if dist.get_world_size(groups.dp_group) > 1:
+        dist.all_reduce(used, op=dist.ReduceOp.MAX, group=groups.dp_group)
+    for _, p in named:
+        if p.grad is None:  # still takes part in the collectives below
             p.grad = torch.zeros_like(p)
-    by_name = dict(model.named_parameters())
+    by_name = dict(named)
     if groups.embedding_group is not None:
         tied = [by_name[n] for n in tied_names if n in by_name]
         _all_reduce_grads(tied, groups.embedding_group, average=False)
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     # qk-norm weights are shared by all heads but each rank only sees its own heads: sum their gradients
     head_shared = [p for n, p in named if "q_layernorm" in n or "k_layernorm" in n]
     _all_reduce_grads(head_shared, groups.tp_group, average=False)
     replicated = [p for n, p in named if n.startswith("vision.")]
     _all_reduce_grads(replicated, groups.tp_group, average=True)
-    _all_reduce_grads(params, groups.dp_group, average=True)
+    _all_reduce_grads([p for _, p in named], groups.dp_group, average=True)
+    for (_, p), flag in zip(named, used.tolist()):
+        if not flag:
+            p.grad = None
 
 
 def grad_norm(

@@ -64,15 +64,18 @@ class Item:
     inputs: StageInputs
 
 
-def make_item(mb: MicroBatch, hf_model: Any, pad_id: int, shape: tuple[int, int] | None = None) -> Item:
-    """The stage inputs of ``mb``, padded to ``shape`` = (rows, length) when given."""
+def make_item(
+    mb: MicroBatch, hf_model: Any, pad_id: int, shape: tuple[int, int] | None = None, device: Any = "cpu"
+) -> Item:
+    """The stage inputs of ``mb`` (a CPU micro-batch) on ``device``, padded to ``shape`` = (rows, length)."""
     rows, cols = response_logits_index(mb)
     targets = mb.input_ids[rows, (cols + 1).clamp(max=mb.input_ids.shape[1] - 1)]
     ids, pos = mb.input_ids, mrope_positions(hf_model, mb)
     if shape is not None:
         ids, pos = _pad(ids, *shape, pad_id), _pad(pos, *shape, 0)
-    vision = {k: mb.vision[k] for k in _PIXEL_KEYS if k in mb.vision}
-    return Item(mb, StageInputs(ids, pos, rows, cols, targets, vision))
+    vision = {k: mb.vision[k].to(device) for k in _PIXEL_KEYS if k in mb.vision}
+    inputs = StageInputs(*(t.to(device) for t in (ids, pos, rows, cols, targets)), vision=vision)
+    return Item(mb.to(device), inputs)
 
 
 class PipelineRunner:
@@ -86,6 +89,7 @@ class PipelineRunner:
         num_microbatches: int,
         temperature: float,
         autocast: torch.dtype | None = None,
+        device: Any = "cpu",
     ) -> None:
         self.groups = groups
         self.hf_model = hf_model
@@ -94,17 +98,19 @@ class PipelineRunner:
         self.temperature = temperature
         self.autocast = autocast
         """Compute dtype of forward/backward (bfloat16 mixed precision over float32 parameters), or None."""
+        self.device = device
 
     # ---- planning -------------------------------------------------------------------------------------
     def calls(self, mbs: list[MicroBatch]) -> list[list[Item]]:
-        """Schedule calls of at most ``num_microbatches`` items (padded to one shape with PP > 1)."""
+        """Schedule calls of at most ``num_microbatches`` items (padded to one shape with PP > 1) from CPU
+        micro-batches."""
         out = []
         for i in range(0, len(mbs), self.num_microbatches):
             chunk = mbs[i : i + self.num_microbatches]
             shape = None
             if self.groups.pp > 1:
                 shape = (max(m.size for m in chunk), max(m.input_ids.shape[1] for m in chunk))
-            out.append([make_item(m, self.hf_model, self.pad_id, shape) for m in chunk])
+            out.append([make_item(m, self.hf_model, self.pad_id, shape, self.device) for m in chunk])
         return out
 
     # ---- the schedule ----------------------------------------------------------------------------------

@@ -92,3 +92,22 @@ def test_layout_mismatch_on_load_is_explained(one_process, mg_models, tmp_path):
     (tmp_path / "ckpt" / "layout.json").write_text('{"tensor_parallel_size": 2, "pipeline_parallel_size": 1}')
     with pytest.raises(ValueError, match="same layout"):
         engine.load(tmp_path / "ckpt")
+
+
+def test_unused_vision_tower_is_skipped_by_the_optimizer(one_process, mg_models):
+    """A text-only update leaves the vision tower untouched (no gradient → AdamW skips it, as in one
+    process with the HF model), while the decoder moves."""
+    path = mg_models["tiny-qwen2.5-vl"]
+    engine = build_engine({}, one_process, path)
+    trajs = multimodal_trajectories(load_processor(path))
+    grpo_update(engine, trajs, one_process)  # every parameter has Adam state now
+    before = {n: t.clone() for n, t in engine.rollout_weights()}
+    text_only = [t for t in trajs if not t.prompt.vision]
+    assert len(text_only) == 1
+    grpo_update(engine, text_only, one_process)
+    after = dict(engine.rollout_weights())
+    vision = [n for n in before if n.startswith("model.visual.")]
+    assert vision and all(torch.equal(before[n], after[n]) for n in vision)
+    assert not torch.equal(
+        before["model.language_model.norm.weight"], after["model.language_model.norm.weight"]
+    )
