@@ -193,7 +193,7 @@ class MegatronEngine(TrainingEngine):
     def export_hf(self, path: Path) -> None:
         path = Path(path)
         state = {}
-        for name, tensor in iter_hf_weights(self.policy, self.ckpt, self.groups, include_tied_head=True):
+        for name, tensor in iter_hf_weights(self.policy, self.ckpt, self.groups):
             if self.dist.is_main:
                 state[name] = tensor
         if self.dist.is_main:

