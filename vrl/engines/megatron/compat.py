@@ -8,15 +8,17 @@ CUDA device exists:
 - ``torch.zeros(..., device="cuda")`` token counters in the pipeline schedules and ``weight.cuda()``
   when the tied embedding is synchronised between the first and last pipeline stage;
 - ``torch.cuda.synchronize()`` after pipeline send/recv;
-- the model-parallel RNG tracker, which saves and restores CUDA RNG states around dropout.
+- the model-parallel RNG tracker, which saves and restores CUDA RNG states around dropout, and activation
+  recomputation, which saves the CUDA RNG state in forward and restores it in backward.
 
 :func:`cpu_redirect` is a context manager, entered by the engine around everything that calls into
 megatron-core (model construction, forward/backward schedules). Without a GPU it maps ``current_device``
-to the CPU, turns ``synchronize`` into a no-op and, through a torch-function mode, rewrites CUDA device
-arguments of tensor factories and ``Tensor.cuda()`` to the CPU. With a GPU it does nothing. Nothing is
-patched outside the ``with`` block, so the rest of the process (the HF or vLLM rollout, the trainer)
-never sees it. :func:`init_rng` seeds megatron's RNG tracker: CUDA RNG states with a GPU, an inference
-tracker (no state, valid only because every dropout is 0) without one.
+to the CPU, turns ``synchronize`` into a no-op, lets megatron's CUDA-RNG get/set helpers save nothing
+and, through a torch-function mode, rewrites CUDA device arguments of tensor factories and
+``Tensor.cuda()`` to the CPU. With a GPU it does nothing. Nothing is patched outside the ``with`` block,
+so the rest of the process (the HF or vLLM rollout, the trainer) never sees it. :func:`init_rng` seeds
+megatron's RNG tracker: CUDA RNG states with a GPU, an inference tracker (no state) without one. Both
+RNG shortcuts are exact only because Qwen-VL decoders have no dropout (the engine checks it is 0).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from vrl import device
 _CPU = torch.device("cpu")
 _lock = threading.RLock()
 _depth = 0
-_saved: tuple[Any, Any] = (None, None)
+_saved: list[tuple[Any, str, Any]] = []
 
 
 def _is_cuda(dev: Any) -> bool:
@@ -57,6 +59,18 @@ class _CudaToCpu(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _patches() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, CPU replacement) of every redirected call."""
+    from megatron.core.tensor_parallel import random as mc_random
+
+    return [
+        (torch.cuda, "current_device", lambda: _CPU),
+        (torch.cuda, "synchronize", lambda *a, **k: None),
+        (mc_random, "_get_cuda_rng_state", lambda *a, **k: torch.zeros(0, dtype=torch.uint8)),
+        (mc_random, "_set_cuda_rng_state", lambda *a, **k: None),
+    ]
+
+
 @contextlib.contextmanager
 def cpu_redirect() -> Iterator[None]:
     """Run megatron-core code on the CPU (a no-op when a GPU is present). Re-entrant."""
@@ -66,9 +80,10 @@ def cpu_redirect() -> Iterator[None]:
         return
     with _lock:
         if _depth == 0:
-            _saved = (torch.cuda.current_device, torch.cuda.synchronize)
-            torch.cuda.current_device = lambda: _CPU  # type: ignore[assignment]
-            torch.cuda.synchronize = lambda *a, **k: None  # type: ignore[assignment]
+            patches = _patches()
+            _saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+            for owner, name, replacement in patches:
+                setattr(owner, name, replacement)
         _depth += 1
     try:
         with _CudaToCpu():
@@ -77,7 +92,8 @@ def cpu_redirect() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                torch.cuda.current_device, torch.cuda.synchronize = _saved
+                for owner, name, original in _saved:
+                    setattr(owner, name, original)
 
 
 def init_rng(seed: int) -> None:

@@ -59,6 +59,16 @@ class MegatronEngine(TrainingEngine):
                 "engine.gradient_checkpointing is not supported with Qwen3-VL DeepStack in the megatron engine "
                 "(the recomputed layers would miss the vision features)"
             )
+        if spec.attention_dropout and dist_ctx.device.type != "cuda":
+            raise ValueError(
+                f"attention_dropout={spec.attention_dropout} in the checkpoint: the megatron engine's CPU path "
+                "keeps no RNG state for dropout (set it to 0 in config.json, as RL fine-tuning does)"
+            )
+        if cfg.param_dtype == "bfloat16" and dist_ctx.device.type != "cuda":
+            raise ValueError(
+                "engine.param_dtype=bfloat16 needs a GPU with engine=megatron: megatron-core's linear layers "
+                "only autocast on CUDA (their backward mixes bfloat16 gradients with float32 weights on CPU)"
+            )
         self.groups = init_parallel(dist_ctx, tp, pp)
         self.policy = build_stage(self.ckpt, self.groups, recompute=cfg.gradient_checkpointing)
         self.reference: QwenVLStage | None = None

@@ -20,6 +20,7 @@ def build_engine(kw: dict, dist_ctx, path: Path):
         tensor_parallel_size=kw.get("tp", 1),
         pipeline_parallel_size=kw.get("pp", 1),
         num_microbatches=kw.get("num_microbatches", 1),
+        gradient_checkpointing=kw.get("gradient_checkpointing", False),
     )
     if cfg.name == "fsdp":
         from vrl.engines.fsdp import FSDPEngine as cls

@@ -10,6 +10,7 @@ from engine_ops import build_engine, grpo_update
 from mm_batch import multimodal_trajectories
 from parity import check_export_bit_exact, check_logprobs, check_update, loss_total
 
+from vrl import device
 from vrl.models.loading import load_hf_model, load_processor
 
 NAMES = ["tiny-qwen2.5-vl", "tiny-qwen3-vl"]
@@ -111,3 +112,24 @@ def test_unused_vision_tower_is_skipped_by_the_optimizer(one_process, mg_models)
     assert not torch.equal(
         before["model.language_model.norm.weight"], after["model.language_model.norm.weight"]
     )
+
+
+@pytest.mark.skipif(device.has_gpu(), reason="the CPU refusal")
+def test_bfloat16_is_refused_on_cpu(one_process, mg_models):
+    from vrl.engines.config import EngineConfig
+    from vrl.engines.megatron.engine import MegatronEngine
+
+    cfg = EngineConfig(name="megatron", param_dtype="bfloat16")
+    with pytest.raises(ValueError, match="needs a GPU"):
+        MegatronEngine(cfg, mg_models["tiny-qwen2.5-vl"], one_process, total_steps=1)
+
+
+def test_gradient_checkpointing_gives_the_same_update(one_process, mg_models):
+    path = mg_models["tiny-qwen2.5-vl"]
+    trajs = multimodal_trajectories(load_processor(path))
+    plain = build_engine({}, one_process, path)
+    recompute = build_engine({"gradient_checkpointing": True}, one_process, path)
+    a, b = grpo_update(plain, trajs, one_process), grpo_update(recompute, trajs, one_process)
+    assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-6)
+    wa, wb = dict(plain.rollout_weights()), dict(recompute.rollout_weights())
+    assert max(float((wa[n] - wb[n]).abs().max()) for n in wa) < 1e-7
