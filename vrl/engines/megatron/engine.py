@@ -27,12 +27,33 @@ from vrl.engines.megatron.layout import check_layout
 from vrl.engines.megatron.model import QwenVLStage
 from vrl.engines.megatron.parallel import clip_grads, finalize_grads, grad_norm, init_parallel
 from vrl.engines.megatron.schedule import PipelineRunner
+from vrl.engines.megatron.spec import DecoderSpec
 from vrl.engines.megatron.weights import build_stage, iter_hf_weights, sharded_names
 from vrl.log import get_logger
 
 logger = get_logger(__name__)
 
 TIED = ("gpt.embedding.word_embeddings.weight", "gpt.output_layer.weight")
+
+
+def check_supported(cfg: EngineConfig, spec: DecoderSpec, device: torch.device) -> None:
+    """Refuse combinations the engine cannot run exactly, with the reason."""
+    on_gpu = device.type == "cuda"
+    if cfg.gradient_checkpointing and spec.num_deepstack:
+        raise ValueError(
+            "engine.gradient_checkpointing is not supported with Qwen3-VL DeepStack in the megatron engine "
+            "(the recomputed layers would miss the vision features)"
+        )
+    if spec.attention_dropout and not on_gpu:
+        raise ValueError(
+            f"attention_dropout={spec.attention_dropout} in the checkpoint: the megatron engine's CPU path "
+            "keeps no RNG state for dropout (set it to 0 in config.json, as RL fine-tuning does)"
+        )
+    if cfg.param_dtype == "bfloat16" and not on_gpu:
+        raise ValueError(
+            "engine.param_dtype=bfloat16 needs a GPU with engine=megatron: megatron-core's linear layers "
+            "only autocast on CUDA (their backward mixes bfloat16 gradients with float32 weights on CPU)"
+        )
 
 
 class MegatronEngine(TrainingEngine):
@@ -54,26 +75,14 @@ class MegatronEngine(TrainingEngine):
         spec = self.ckpt.spec
         tp, pp = cfg.tensor_parallel_size, cfg.pipeline_parallel_size
         check_layout(spec, tp, pp, dist_ctx.world_size)
-        if cfg.gradient_checkpointing and spec.num_deepstack:
-            raise ValueError(
-                "engine.gradient_checkpointing is not supported with Qwen3-VL DeepStack in the megatron engine "
-                "(the recomputed layers would miss the vision features)"
-            )
-        if spec.attention_dropout and dist_ctx.device.type != "cuda":
-            raise ValueError(
-                f"attention_dropout={spec.attention_dropout} in the checkpoint: the megatron engine's CPU path "
-                "keeps no RNG state for dropout (set it to 0 in config.json, as RL fine-tuning does)"
-            )
-        if cfg.param_dtype == "bfloat16" and dist_ctx.device.type != "cuda":
-            raise ValueError(
-                "engine.param_dtype=bfloat16 needs a GPU with engine=megatron: megatron-core's linear layers "
-                "only autocast on CUDA (their backward mixes bfloat16 gradients with float32 weights on CPU)"
-            )
+        check_supported(cfg, spec, dist_ctx.device)
         self.groups = init_parallel(dist_ctx, tp, pp)
-        self.policy = build_stage(self.ckpt, self.groups, recompute=cfg.gradient_checkpointing)
+        self.policy = build_stage(
+            self.ckpt, self.groups, recompute=cfg.gradient_checkpointing, device=dist_ctx.device
+        )
         self.reference: QwenVLStage | None = None
         if with_reference:
-            self.reference = build_stage(self.ckpt, self.groups).eval()
+            self.reference = build_stage(self.ckpt, self.groups, device=dist_ctx.device).eval()
             self.reference.requires_grad_(False)
         pad = self.ckpt.config.get_text_config().pad_token_id
         autocast = torch.bfloat16 if cfg.param_dtype == "bfloat16" else None

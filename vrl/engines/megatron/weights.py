@@ -20,17 +20,21 @@ from vrl.engines.megatron.model import QwenVLStage, transformer_config
 from vrl.engines.megatron.parallel import ParallelGroups
 
 
-def build_stage(ckpt: HFCheckpoint, groups: ParallelGroups, *, recompute: bool = False) -> QwenVLStage:
-    """This rank's stage of ``ckpt``'s policy, weights loaded (float32)."""
+def build_stage(
+    ckpt: HFCheckpoint, groups: ParallelGroups, *, recompute: bool = False, device: torch.device | None = None
+) -> QwenVLStage:
+    """This rank's stage of ``ckpt``'s policy on ``device`` (default CPU), weights loaded (float32)."""
     spec = ckpt.spec
-    config = transformer_config(spec, groups.tp, groups.pp, recompute=recompute)
-    vision = ckpt.build_vision() if groups.first_stage else None
+    device = device or torch.device("cpu")
+    on_cpu = device.type == "cpu"
+    config = transformer_config(spec, groups.tp, groups.pp, recompute=recompute, use_cpu_init=on_cpu)
+    vision = ckpt.build_vision().to(device) if groups.first_stage else None
     with compat.cpu_redirect():
         stage = QwenVLStage(
             spec, config, pre_process=groups.first_stage, post_process=groups.last_stage, vision=vision
         )
     load_stage(stage, ckpt, groups)
-    return stage
+    return stage.to(device)
 
 
 def load_stage(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups) -> None:
@@ -50,7 +54,7 @@ def load_stage(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups) -
                 raise RuntimeError(
                     f"{name}: converted shape {tuple(shard.shape)} != model {tuple(state[name].shape)}"
                 )
-            state[name].copy_(shard)
+            state[name].copy_(shard.to(state[name].device))
 
 
 def sharded_names(ckpt: HFCheckpoint, groups: ParallelGroups, prefix: str = "gpt.") -> set[str]:
@@ -101,10 +105,14 @@ def iter_hf_weights(
     re-packs its output layer only when that name arrives, so leaving it out leaves stale logits.
     """
     shapes = ckpt.shapes()
+    dev = next(stage.parameters()).device
     for pp_rank in range(groups.pp):
         owner = pp_rank == groups.pp_rank
         for names, produce in _owned_units(stage, ckpt, groups, pp_rank):
-            tensors = produce() if owner else [torch.empty(shapes[n], dtype=torch.float32) for n in names]
+            if owner:
+                tensors = produce()
+            else:
+                tensors = [torch.empty(shapes[n], dtype=torch.float32, device=dev) for n in names]
             if groups.pp > 1:
                 for t in tensors:
                     dist.broadcast(t, src=groups.pp_ranks[pp_rank], group=groups.pp_group)
