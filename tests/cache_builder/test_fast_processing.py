@@ -1,0 +1,45 @@
+"""The uint8 fast path gives bit-identical processor outputs to the HF video processors, both families."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from cache_builder.fast_processing import accelerate
+from cache_builder.processor_inputs import processor_kwargs
+from vrl.models.loading import load_processor
+from vrl.models.tiny import resolve_model
+
+
+@pytest.mark.parametrize("name", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
+@pytest.mark.parametrize("num_frames", [4, 5])
+def test_fast_path_equals_hf(name, num_frames):
+    processor = load_processor(resolve_model(name))
+    fast = accelerate(copy.deepcopy(processor))
+    rng = np.random.RandomState(num_frames)
+    factor = 28 if "2.5" in name else 32
+    videos = [
+        (rng.randint(0, 256, (num_frames, 3, 2 * factor, 3 * factor), dtype=np.uint8),
+         {"fps": 10.0, "frames_indices": list(range(0, 2 * num_frames, 2)), "total_num_frames": 2 * num_frames}),
+        (rng.randint(0, 256, (4, 3, factor, 2 * factor), dtype=np.uint8),
+         {"fps": 5.0, "frames_indices": [0, 1, 2, 3], "total_num_frames": 4}),
+    ]  # fmt: skip
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "video"}, {"type": "text", "text": "q"}]}
+    ]
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    want = processor(text=[text], return_tensors="pt", **processor_kwargs(videos=videos))
+    got = fast(text=[text], return_tensors="pt", **processor_kwargs(videos=videos))
+    assert set(want) == set(got)
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
+
+
+def test_resizing_still_goes_through_hf():
+    processor = accelerate(load_processor(resolve_model("tiny-qwen2.5-vl")))
+    frames = np.random.RandomState(0).randint(0, 256, (4, 3, 50, 70), dtype=np.uint8)
+    out = processor.video_processor(videos=[torch.from_numpy(frames)], do_resize=True, return_tensors="pt")
+    assert out["pixel_values_videos"].shape[0] == int(out["video_grid_thw"].prod())
