@@ -118,3 +118,14 @@ def test_requeued_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
     assert state["step"] == 20 and state["starts"] == 2
     assert 4 <= state["result"]["resumed_from"] < 20
     assert "REQUEUED" in slurm_cluster.sacct_states(task, duplicates=True)
+
+
+def test_toy_stage_on_slurm_waits_and_returns_the_job_status(slurm_cluster, tmp_path):
+    out = submit(
+        slurm_cluster, "stage=toy", "num_train=4", "num_val=2", "families=[color]", f"out={tmp_path / 'suite'}",
+        "wait=true", f"run_root={tmp_path}", "name=toy", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "suite" / "manifest.json").exists()
+    (job,) = job_ids(out.stdout, stage="toy")
+    assert slurm_cluster.sacct_state(job) == "COMPLETED"
