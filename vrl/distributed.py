@@ -123,7 +123,10 @@ def init_distributed(timeout_min: int = 30, model_parallel: tuple[int, int] = (1
 
 
 def shutdown() -> None:
+    """Tear down after every rank got here: destroying while a peer still sends aborts it (gloo)."""
     if dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -86,6 +86,8 @@ def make_executor(cfg: LaunchConfig, folder: Path, name: str) -> submitit.Execut
         "signal_delay_s": profile.signal_delay_s,
         "array_parallelism": cfg.array_parallelism,
         "setup": list(profile.setup),
+        # one failed rank (e.g. a port clash at rendezvous) ends the step instead of leaving peers hanging
+        "srun_args": ["--kill-on-bad-exit=1"],
         "additional_parameters": dict(profile.additional),
     }
     for key in ("partition", "account", "qos"):

@@ -1,0 +1,172 @@
+"""What flows between data, rollout, rewards and engines: processed prompts, trajectories, micro-batches.
+
+A :class:`Prompt` is one record after the HF processor (token ids + vision tensors), computed once per
+record per step. A :class:`Trajectory` is one sampled (or offline) response to it. Engines collate any
+subset of trajectories into a padded :class:`MicroBatch`, so micro-batching and DP sharding never
+re-run the processor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+#: processor outputs that are per-sample vision tensors, concatenated along dim 0 when collated
+VISION_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "pixel_values_videos",
+    "video_grid_thw",
+    "second_per_grid_ts",
+)
+
+
+@dataclass
+class Prompt:
+    """One record, processed. ``input_ids`` (L,) int64; ``vision`` holds the VISION_KEYS it has."""
+
+    record: dict[str, Any]
+    input_ids: torch.Tensor
+    vision: dict[str, torch.Tensor]
+    text: str
+    """The rendered prompt (chat template applied), for engines that tokenize themselves (vLLM)."""
+    media: dict[str, Any] = field(default_factory=dict)
+    """Raw media for the rollout engine: {"video": [(frames THWC uint8, meta)]} or {"image": [PIL]}."""
+    uid: str = ""
+    """Unique per prompt within a step (record id + repeat index)."""
+    mm_token_type_ids: torch.Tensor | None = None
+    """(L,) the processor's per-token modality ids; Qwen-VL needs them to build multimodal RoPE positions."""
+
+
+@dataclass
+class Trajectory:
+    prompt: Prompt
+    response_ids: torch.Tensor
+    """(R,) int64 response tokens, EOS included when the model stopped."""
+    response_text: str
+    truncated: bool = False
+    """Hit the response length limit without stopping."""
+    offpolicy: bool = False
+    """An offline trajectory (record's ``offline_output``) placed into the group."""
+    group: int = 0
+    """Group id: all trajectories of one prompt share it."""
+    rewards: dict[str, float] = field(default_factory=dict)
+    advantage: float = 0.0
+    old_logp: torch.Tensor | None = None
+    """(R,) log-probs under the policy that sampled it (recomputed by the training engine)."""
+    ref_logp: torch.Tensor | None = None
+    """(R,) log-probs under the reference policy (only with a KL term)."""
+
+    @property
+    def response_len(self) -> int:
+        return int(self.response_ids.numel())
+
+
+@dataclass
+class MicroBatch:
+    """Padded tensors for a list of trajectories (right padding).
+
+    Shapes: ``input_ids``/``attention_mask`` (B, L); ``response_mask`` (B, L) marks positions whose
+    *next-token* prediction is a response token, i.e. logits at position t score token t+1;
+    per-response tensors (``old_logp``, ``ref_logp``, ``token_mask``) are (B, R_max) aligned to the
+    response; ``advantages``/``offpolicy`` (B,).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    vision: dict[str, torch.Tensor]
+    prompt_lens: torch.Tensor
+    response_lens: torch.Tensor
+    token_mask: torch.Tensor
+    advantages: torch.Tensor
+    offpolicy: torch.Tensor
+    old_logp: torch.Tensor | None = None
+    ref_logp: torch.Tensor | None = None
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the HF model's forward."""
+        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, **self.vision}
+
+    @property
+    def size(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.token_mask.sum().item())
+
+    def to(self, device: torch.device) -> MicroBatch:
+        moved = {
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v)
+            for k, v in self.__dict__.items()
+            if k != "vision"
+        }
+        return MicroBatch(vision={k: v.to(device) for k, v in self.vision.items()}, **moved)
+
+
+def _pad_stack(seqs: list[torch.Tensor], length: int, value: float) -> torch.Tensor:
+    out = torch.full((len(seqs), length), value, dtype=seqs[0].dtype)
+    for i, s in enumerate(seqs):
+        out[i, : s.numel()] = s
+    return out
+
+
+def _types(prompt: Prompt) -> torch.Tensor:
+    if prompt.mm_token_type_ids is None:
+        return torch.zeros_like(prompt.input_ids)
+    return prompt.mm_token_type_ids.long()
+
+
+def collate(trajs: list[Trajectory], pad_id: int) -> MicroBatch:
+    """Right-padded model inputs + response-aligned tensors for ``trajs``."""
+    assert trajs, "empty micro-batch"
+    seqs = [torch.cat([t.prompt.input_ids, t.response_ids]) for t in trajs]
+    max_len = max(s.numel() for s in seqs)
+    max_resp = max(max(t.response_len for t in trajs), 1)
+    input_ids = _pad_stack(seqs, max_len, pad_id)
+    attention_mask = _pad_stack([torch.ones_like(s) for s in seqs], max_len, 0)
+    response_lens = torch.tensor([t.response_len for t in trajs])
+    token_mask = (torch.arange(max_resp)[None, :] < response_lens[:, None]).float()
+    vision: dict[str, torch.Tensor] = {}
+    if any(t.prompt.mm_token_type_ids is not None for t in trajs):
+        types = [torch.cat([_types(t.prompt), torch.zeros(t.response_len, dtype=torch.long)]) for t in trajs]
+        vision["mm_token_type_ids"] = _pad_stack(types, max_len, 0)
+    for key in VISION_KEYS:
+        parts = [t.prompt.vision[key] for t in trajs if key in t.prompt.vision]
+        if parts:
+            vision[key] = torch.cat(parts, dim=0)
+
+    def resp(name: str) -> torch.Tensor | None:
+        vals = [getattr(t, name) for t in trajs]
+        if any(v is None for v in vals):
+            return None
+        return _pad_stack([v.float() for v in vals], max_resp, 0.0)
+
+    return MicroBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        vision=vision,
+        prompt_lens=torch.tensor([t.prompt.input_ids.numel() for t in trajs]),
+        response_lens=response_lens,
+        token_mask=token_mask,
+        advantages=torch.tensor([t.advantage for t in trajs], dtype=torch.float32),
+        offpolicy=torch.tensor([t.offpolicy for t in trajs], dtype=torch.bool),
+        old_logp=resp("old_logp"),
+        ref_logp=resp("ref_logp"),
+    )
+
+
+def response_logits_index(mb: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, cols) of the logits that predict each response token, flattened in (B, R_max) order.
+
+    Logits at position ``prompt_len + j - 1`` predict response token ``j``. Padding slots of the
+    (B, R_max) grid point at position 0 and are masked out by ``token_mask``.
+    """
+    b, r = mb.token_mask.shape
+    dev = mb.token_mask.device
+    cols = mb.prompt_lens.to(dev)[:, None] - 1 + torch.arange(r, device=dev)[None, :]
+    cols = torch.where(mb.token_mask.bool(), cols, torch.zeros_like(cols))
+    rows = torch.arange(b, device=dev)[:, None].expand(b, r)
+    return rows, cols
