@@ -3,7 +3,10 @@
 1. ``cache``: one end-to-end training step (prompts → rollout → rewards → log-probs → update → weight
    sync) on a video-heavy toy workload with frames read from the tensor cache vs decoded on the fly.
    Identical configs and seeds, so both modes sample the same responses (checked and printed); the cache
-   is built before timing. Ratio: decode / cache step time (goal ≥ 1.47×).
+   is built before timing. Ratio: decode / cache step time (goal ≥ 1.47×). The ratio is 1 / (1 - s)
+   for the share s of an uncached step spent loading media, so it depends on the workload: the output
+   prints s, and ``video.*`` sets the clips (decoding cost) and the budget, group size and response
+   length (model cost).
 2. ``trl``: our step vs TRL's ``GRPOTrainer`` on the same tiny model, records, group size, prompts per
    step, response length, sampling, optimizer and learning rate, both generating with transformers.
    TRL 1.16's GRPOTrainer takes images but no video, so this comparison uses the toy suite's image
@@ -13,9 +16,11 @@
 Every contender runs in its own process (see :mod:`vrl.trainer.benchmark_workers`); the driver
 alternates single steps between the contenders of a comparison (rotating who goes first) so a load
 change on the shared machine hits all of them alike. Start-up (model load, vLLM's 20-50 s start, cache
-build) and ``warmup_steps`` are not timed. Wall seconds decide the ratios; CPU seconds (process + its
-children and descendants, e.g. ffmpeg and the vLLM engine core) are printed next to them because they
-depend less on how loaded the machine is. The markdown table goes to stdout and, with all numbers and the
+build) and ``warmup_steps`` are not timed. Contenders run with one torch thread by default: on a shared,
+loaded 2-core machine a starved multi-threaded process spins in its idle threads, which made step times
+vary 2-5× between identical steps (measured), while single-threaded steps vary by a few percent. Wall
+seconds decide the ratios; CPU seconds (process + children and descendants, e.g. ffmpeg and the vLLM
+engine core) are printed next to them. The markdown table goes to stdout and, with all numbers and the
 exact train-config overrides of each contender, to the JSON file ``out``.
 """
 
@@ -26,6 +31,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -84,10 +90,10 @@ class VideoWorkload:
     """Timed steps per contender (unless the top-level ``steps`` is set)."""
     rollout_batch_size: int = 4
     """Prompts per step."""
-    n: int = 4
-    """Samples per prompt."""
-    max_response_length: int = 32
-    """Tokens generated per response at most."""
+    n: int = 8
+    """Samples per prompt (8: EasyVideoR1's group size)."""
+    max_response_length: int = 128
+    """Tokens generated per response at most (the random tiny policy nearly always uses all of them)."""
 
 
 @dataclass
@@ -98,13 +104,13 @@ class TRLWorkload:
         default_factory=lambda: ToyConfig(num_train=16, num_val=0, families=list(IMAGE_FAMILIES))
     )
     """The toy suite (image families: TRL's GRPOTrainer takes no video)."""
-    steps: int = 12
+    steps: int = 10
     """Timed steps per contender (unless the top-level ``steps`` is set)."""
     rollout_batch_size: int = 2
     """Prompts per step (TRL: rollout_batch_size × n = per_device_train_batch_size, one generation batch)."""
-    n: int = 4
+    n: int = 8
     """Samples per prompt (TRL: num_generations)."""
-    max_response_length: int = 32
+    max_response_length: int = 128
     """Tokens generated per response at most (TRL: max_completion_length)."""
     lr: float = 1e-6
     """Learning rate of both trainers."""
@@ -126,6 +132,9 @@ class BenchmarkConfig:
     """JSON file receiving the numbers, the table and each contender's train-config overrides."""
     workdir: str = ""
     """Scratch folder for the contenders' run folders; empty: a temporary folder, deleted at the end."""
+    threads: int = 1
+    """Torch threads of every contender; 1 keeps CPU seconds meaningful on a shared, loaded machine (idle
+    threads of a starved multi-threaded process spin and burn CPU); 0: torch's default."""
     step_timeout_s: float = 3600.0
     """A contender that takes longer for its start-up or one step fails the benchmark."""
     video: VideoWorkload = field(default_factory=VideoWorkload)
@@ -137,6 +146,8 @@ class BenchmarkConfig:
         unknown = sorted(set(self.compare) - set(COMPARISONS))
         if unknown or not self.compare:
             raise ValueError(f"compare={self.compare}: choose from {', '.join(COMPARISONS)}")
+        if self.threads < 0:
+            raise ValueError("threads must be >= 0")
         if self.steps < 0 or self.warmup_steps < 0 or min(self.video.steps, self.trl.steps) < 1:
             raise ValueError("need steps >= 0, warmup_steps >= 0, video.steps >= 1 and trl.steps >= 1")
 
@@ -202,7 +213,13 @@ class Contender:
     """One worker process, stepped through its pipe."""
 
     def __init__(
-        self, name: str, target: Callable[..., None], overrides: list[str], run_dir: Path, timeout_s: float
+        self,
+        name: str,
+        target: Callable[..., None],
+        overrides: list[str],
+        run_dir: Path,
+        threads: int,
+        timeout_s: float,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")  # vLLM, torch threads: never fork a loaded interpreter
         self.name = name
@@ -210,7 +227,9 @@ class Contender:
         self.timeout_s = timeout_s
         self.conn, child = ctx.Pipe()
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = ctx.Process(target=target, args=(child, overrides, str(run_dir)), name=f"bench-{name}")
+        self.proc = ctx.Process(
+            target=target, args=(child, overrides, str(run_dir), threads), name=f"bench-{name}"
+        )
         self.proc.start()
         child.close()
         self.info: dict[str, Any] = {}
@@ -271,8 +290,8 @@ def run_group(
     contenders = []
     try:
         for name, target, overrides in specs:
-            run_dir = workdir / name.replace(" ", "_").replace("=", "-").replace(",", "")
-            contenders.append(Contender(name, target, overrides, run_dir, cfg.step_timeout_s))
+            run_dir = workdir / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+            contenders.append(Contender(name, target, overrides, run_dir, cfg.threads, cfg.step_timeout_s))
         for c in contenders:
             c.wait_ready()
         load_before = os.getloadavg()
@@ -306,13 +325,15 @@ def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
         "wall_s": statistics.fmean(wall),
         "wall_sd": statistics.stdev(wall) if len(wall) > 1 else 0.0,
         "wall_min": min(wall),
+        "wall_median": statistics.median(wall),
         "cpu_s": statistics.fmean(s["cpu_s"] for s in steps),
         "phases": phases,
         "tokens": statistics.fmean(s["tokens"] for s in steps),
         "trajectories": statistics.fmean(s["trajectories"] for s in steps),
         "response_len": statistics.fmean(s["response_len"] for s in steps),
         "per_step": [
-            {k: s[k] for k in ("wall_s", "cpu_s", "response_len", "reward", "tokens")} for s in steps
+            {k: s[k] for k in ("wall_s", "cpu_s", "phases", "response_len", "reward", "tokens")}
+            for s in steps
         ],
         "media": media,
     }
@@ -396,7 +417,8 @@ TRL_NOTES = [
 def markdown(cfg: BenchmarkConfig, results: dict[str, Any], load: tuple[float, float]) -> str:
     lines = [
         f"Trainer benchmark: {cfg.model}; per contender {cfg.warmup_steps} untimed warm-up step(s), then "
-        f"the timed steps, alternated between the contenders of a comparison; {os.cpu_count()} CPUs, "
+        f"the timed steps, alternated between the contenders of a comparison; torch threads per contender: "
+        f"{cfg.threads or 'default'}; {os.cpu_count()} CPUs, "
         f"1-min load average {load[0]:.1f} → {load[1]:.1f}.",
         "",
         "| comparison | contender | step s (mean ± sd) | CPU s / step | tokens / step | ratio (CPU ratio) | goal |",

@@ -60,9 +60,15 @@ class _Clock:
         return timed
 
 
-def _quiet_stdout() -> None:
-    """Libraries print to stdout (TRL's final metrics, vLLM): keep the driver's stdout for its table."""
-    os.dup2(2, 1)
+def _start(threads: int) -> None:
+    """Common worker set-up: torch threads, quiet stdout, logging."""
+    if threads:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the vLLM engine core
+        torch.set_num_threads(threads)
+    os.dup2(2, 1)  # libraries print to stdout (TRL's final metrics, vLLM): keep it for the driver's table
+    setup_logging("WARNING")
 
 
 def _train_config(overrides: list[str]) -> Any:
@@ -74,10 +80,9 @@ def _train_config(overrides: list[str]) -> Any:
 
 
 # ---- ours: vrl.trainer.loop.Trainer ----------------------------------------------------------------------
-def ours_worker(conn: Connection, overrides: list[str], run_dir: str) -> None:
+def ours_worker(conn: Connection, overrides: list[str], run_dir: str, threads: int) -> None:
     """One :class:`~vrl.trainer.loop.Trainer` built like ``stage=train`` would, stepped by the driver."""
-    _quiet_stdout()
-    setup_logging("WARNING")
+    _start(threads)
     from vrl.distributed import init_distributed, shutdown
     from vrl.models.loading import model_family
     from vrl.models.tiny import resolve_model
@@ -241,10 +246,9 @@ def _step_gate(conn: Connection, generate: _Clock) -> Any:
     return StepGate()
 
 
-def trl_worker(conn: Connection, overrides: list[str], run_dir: str) -> None:
+def trl_worker(conn: Connection, overrides: list[str], run_dir: str, threads: int) -> None:
     """TRL's ``GRPOTrainer`` on the same model, records and recipe as ``ours_worker``, HF generation."""
-    _quiet_stdout()
-    setup_logging("WARNING")
+    _start(threads)
     from trl import GRPOConfig, GRPOTrainer
 
     from vrl.data.records import load_files
