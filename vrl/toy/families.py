@@ -293,7 +293,9 @@ def boolean(draw: Draw) -> Item:
         Scene(**base, objects=(obj,)),
         f"Is there a {asked} object in the video?",
         answer,
-        f"The only object in the video is a {col} {kind}, so the answer is {answer}.",
+        # Name both colors before the verdict: the decision is then a comparison of two nearby words.
+        f"The question asks for a {asked} object. The only object in the video is a {col} {kind}. "
+        f"{col.capitalize()} is {'' if answer == 'yes' else 'not '}{asked}, so the answer is {answer}.",
     )
 
 

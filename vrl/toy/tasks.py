@@ -87,7 +87,11 @@ class Draw:
         return "jpg" if self.coverage == "jpeg" else "png"
 
     def options(self, correct: str, values: Sequence[str]) -> tuple[tuple[str, ...], str]:
-        """Shuffled ``("A. x", ...)`` options with the correct one at a balanced position; its letter."""
+        """``("A. x", ...)`` options and the correct one's letter: ``values`` in their own order, or shuffled
+        with the correct one at a balanced position (``shuffle_options``)."""
+        if not self.cfg.shuffle_options:
+            letter = LETTERS[list(values).index(correct)]
+            return tuple(f"{LETTERS[i]}. {v}" for i, v in enumerate(values)), letter
         others = [v for v in values if v != correct]
         self.rng.shuffle(others)
         pos = self.balanced(range(len(values)), "position")

@@ -45,7 +45,7 @@ def test_records_have_the_unified_fields(small_suite, records):
         assert r["offline_output"].endswith(f"</think><answer>{answer}</answer>")
         if r["problem_type"] == "multiple choice":
             letters = [o.split(". ", 1)[0] for o in r["options"]]
-            assert letters == list("ABCD"[: len(letters)]) and answer in letters
+            assert letters == list("ABCDEF"[: len(letters)]) and answer in letters
         else:
             assert r["options"] == []
         if r["problem_type"] in (

@@ -111,3 +111,21 @@ def test_solutions_score_full_marks_with_the_rewards(plan):
         result = score(record, record["offline_output"])
         assert result["accuracy"] == 1.0 and result["format"] == 1.0, (record["task"], result)
     assert len(seen) == len(family_names())
+
+
+def test_fixed_option_order_names_the_answer_by_letter(plan):
+    for r, _ in plan:
+        if r["task"] == "color":
+            assert [o[3:] for o in r["options"]] == ["red", "green", "blue", "yellow", "magenta", "cyan"]
+            letter = _answer(r)
+            assert next(o[3:] for o in r["options"] if o.startswith(letter + ".")) in r["offline_output"]
+
+
+def test_shuffled_options_balance_the_correct_letter():
+    shuffled = plan_split(
+        ToyConfig(num_train=240, num_val=0, families=["color"], shuffle_options=True), "train"
+    )
+    orders = {tuple(r["options"]) for r, _ in shuffled}
+    letters = Counter(_answer(r) for r, _ in shuffled)
+    assert len(orders) > 4
+    assert max(letters.values()) - min(letters.values()) <= 1, letters
