@@ -36,6 +36,8 @@ def build_engine(cfg: Any, model_path: Path, dist_ctx: DistContext) -> TrainingE
         dist_ctx,
         total_steps=cfg.warmup.sft_steps
         + cfg.trainer.total_steps * num_updates(cfg) * cfg.trainer.ppo_epochs,
+        sft_steps=cfg.warmup.sft_steps,
+        sft_lr=cfg.warmup.lr,
         temperature=cfg.rollout.temperature or 1.0,
         with_reference=cfg.algorithm.uses_reference,
     )

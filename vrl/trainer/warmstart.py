@@ -23,10 +23,13 @@ class WarmupConfig:
     """Supervised steps on the records' offline_output before RL (0: none)."""
     batch_size: int = 32
     """Offline trajectories per supervised step over all ranks."""
+    lr: float = 0.0
+    """Learning rate of the supervised steps (after engine.warmup_steps of linear ramp); 0: engine.lr. RL
+    then starts its own ramp to engine.lr."""
 
     def validate(self) -> None:
-        if self.sft_steps < 0 or self.batch_size < 1:
-            raise ValueError("warmup.sft_steps must be >= 0 and warmup.batch_size >= 1")
+        if self.sft_steps < 0 or self.batch_size < 1 or self.lr < 0:
+            raise ValueError("warmup.sft_steps and warmup.lr must be >= 0 and warmup.batch_size >= 1")
 
 
 def nll_loss_fn(trajs: list[Trajectory], dist_ctx: DistContext) -> LossFn:

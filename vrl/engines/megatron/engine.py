@@ -66,6 +66,8 @@ class MegatronEngine(TrainingEngine):
         dist_ctx: DistContext,
         *,
         total_steps: int,
+        sft_steps: int = 0,
+        sft_lr: float = 0.0,
         temperature: float = 1.0,
         with_reference: bool = False,
     ) -> None:
@@ -101,7 +103,9 @@ class MegatronEngine(TrainingEngine):
             betas=tuple(cfg.betas),
             weight_decay=cfg.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, total_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg, total_steps, sft_steps, sft_lr)
+        )
         dup = spec.tied_embeddings and pp > 1 and self.groups.last_stage
         self._duplicates = ("gpt.output_layer.weight",) if dup else ()
         self._sharded = sharded_names(self.ckpt, self.groups)
