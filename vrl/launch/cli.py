@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from vrl.config import ConfigError, get_preset, parse, to_yaml
+from vrl.config import ConfigError, get_preset, parse, preset_names, to_yaml
 from vrl.launch import launcher
 from vrl.launch.stages import STAGES, get_stage
 from vrl.log import get_logger, setup_logging
@@ -14,7 +14,8 @@ logger = get_logger(__name__)
 
 USAGE = """usage: python jobs/submit.py stage=<name> [cluster=local|slurm|debug] [profile=<name>] [key=value ...]
        python jobs/submit.py stage=<name> print_config=true     (resolved config with docs, then exit)
-       python jobs/submit.py stage=<name> preset=<preset>       (a named preset as the base config)
+       python jobs/submit.py stage=<name> preset=<preset>       (a named preset as the base config;
+                                                                 preset=none: the schema defaults)
 
 stages:
 {stages}"""
@@ -45,7 +46,17 @@ def main(argv: Sequence[str]) -> int:
         spec = get_stage(stage_name)
         module = spec.load()
         preset = _pop(args, "preset")
-        base = get_preset(spec.name, preset) if preset else module.Config
+        if preset is None:
+            preset = spec.default_preset
+            if preset and any(a.startswith(("model=", "data.train_files=")) for a in args):
+                logger.warning(
+                    "stage %s starts from its default preset '%s', tuned for the embedded toy run; name a "
+                    "preset for your model and data (preset=%s, or preset=none for the schema defaults)",
+                    spec.name,
+                    preset,
+                    "|".join(n for n in preset_names(spec.name) if n != preset) or "none",
+                )
+        base = get_preset(spec.name, preset) if preset not in ("", "none") else module.Config
         cfg, print_config = parse(base, args)
         if print_config:
             print(to_yaml(cfg, with_docs=True), end="")

@@ -22,6 +22,8 @@ class StageSpec:
     """Import path of the stage module."""
     summary: str
     """One line for `submit.py` listings."""
+    default_preset: str = ""
+    """Preset used when the command line names none; ``preset=none`` then selects the schema defaults."""
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -40,7 +42,10 @@ STAGES: dict[str, StageSpec] = {
         StageSpec("toy", "vrl.toy.stage", "generate the toy video suite (embedded default data)"),
         StageSpec("cache", "cache_builder.stage", "build the video tensor cache (HDF5) from unified records"),
         StageSpec(
-            "train", "vrl.trainer.stage", "RL training (GRPO family) with rollout and a training engine"
+            "train",
+            "vrl.trainer.stage",
+            "RL training (GRPO family) with rollout and a training engine",
+            default_preset="toy",
         ),
         StageSpec("eval", "eval_harness.stage", "sharded evaluation over video benchmarks, then aggregation"),
         StageSpec(

@@ -15,6 +15,7 @@ from vrl.distributed import init_distributed, shutdown
 from vrl.launch.context import RunContext
 from vrl.log import get_logger
 from vrl.models.tiny import resolve_model, vrl_home
+from vrl.trainer import presets  # noqa: F401  (registers preset=toy, the stage's default, and others)
 from vrl.trainer.config import Config
 
 logger = get_logger(__name__)
@@ -44,6 +45,7 @@ def _toy_cache(cfg: Config, root: Path, family: str) -> list[str]:
         tmp.write_text((root / "train.jsonl").read_text() + (root / "val.jsonl").read_text())
         tmp.replace(records)
     v = video_spec
+    logger.info("tensor cache of the toy suite for this run's spec: %s (building what is missing)", out)
     build_local(
         CacheConfig(
             input=str(records),

@@ -132,3 +132,17 @@ def test_print_config_prints_documented_yaml(tmp_path):
     assert cfg["steps"] == 9
     assert "# Steps to count per task." in out.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_train_starts_from_its_default_preset(tmp_path):
+    toy = yaml.safe_load(submit("stage=train", "print_config=true", cwd=tmp_path).stdout)
+    plain = yaml.safe_load(submit("stage=train", "preset=none", "print_config=true", cwd=tmp_path).stdout)
+    named = yaml.safe_load(
+        submit("stage=train", "preset=easyvideor1", "print_config=true", cwd=tmp_path).stdout
+    )
+    assert toy["toy"]["families"] == ["color", "boolean"] and toy["warmup"]["sft_steps"] > 0
+    assert plain == named and plain["warmup"]["sft_steps"] == 0 and plain["engine"]["lr"] == 1e-6
+    warned = submit("stage=train", "model=/data/Qwen2.5-VL-7B", "print_config=true", cwd=tmp_path)
+    assert "default preset 'toy'" in warned.stderr and "preset=easyvideor1" in warned.stderr
+    bad = submit("stage=train", "preset=huge", cwd=tmp_path)
+    assert bad.returncode == 2 and "Known presets: easyvideor1, toy" in bad.stderr

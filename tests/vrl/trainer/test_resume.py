@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 SMALL = [
     "stage=train",
+    "preset=none",
     "cluster=local",
     "toy.num_train=12",
     "toy.num_val=6",

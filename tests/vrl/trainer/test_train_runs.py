@@ -15,6 +15,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 TINY = [
     "stage=train",
+    "preset=none",
     "toy.num_train=8",
     "toy.num_val=4",
     "toy.families=[color,boolean]",

@@ -19,7 +19,7 @@ SMALL = [
 
 
 def _submit(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "jobs" / "submit.py"), "stage=train", "wait=true", *args]
+    cmd = [sys.executable, str(ROOT / "jobs" / "submit.py"), "stage=train", "preset=none", "wait=true", *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
