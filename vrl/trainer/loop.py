@@ -362,6 +362,8 @@ STDOUT_KEYS = [
     "perf/step_s",
     "val/accuracy",
     "val/acc_mc_bool",
+    "sft/nll",
+    "sft/step_s",
 ]
 
 
