@@ -3,6 +3,9 @@ model's own processor (random frames and images, no toy suite or cache needed)."
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,18 @@ def make_trajectories(model_path: Path, per_prompt: int = 2) -> list[Trajectory]
                 )
             )
     return trajs
+
+
+def run_command(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(capture_output=True, text=True)`` in its own session; on timeout the whole process
+    group is killed, so grandchildren holding the pipes (job workers) cannot hang the test."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"timed out after {timeout} s: {cmd}\n{out[-3000:]}\n{err[-3000:]}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,15 @@ from vrl.log import get_logger, setup_logging
 logger = get_logger(__name__)
 
 PHASES = ("run", "task", "finalize")
+
+
+def master_port(job_id: str) -> int:
+    """The rendezvous port every task of a job derives alike from the job id.
+
+    It lies below Linux's ephemeral range (32768-60999), where the kernel picks the local ports of
+    outgoing connections: submitit's own choice (20000-60000) once hit such a port (EADDRINUSE).
+    """
+    return random.Random(f"vrl-{job_id}").randint(20000, 32767)
 
 
 def export_distributed_env() -> None:
@@ -35,6 +45,7 @@ def export_distributed_env() -> None:
         ):
             os.environ.setdefault(var, value)
         return
+    os.environ.setdefault("MASTER_PORT", str(master_port(str(job_env.job_id))))
     dist = submitit.helpers.TorchDistributedEnvironment()
     values = {
         "MASTER_ADDR": dist.master_addr,

@@ -91,9 +91,19 @@ def wait(sub: Submission, poll_s: float = 1.0, stream_logs: bool = True) -> int:
     elif len(pending) == 1 and stream_logs:
         job = pending[0]
         positions = {"out": 0, "err": 0}
+        cancelled = False
         while not job.done():
             positions["err"] = _tail(job.paths.stderr, positions["err"])
             positions["out"] = _tail(job.paths.stdout, positions["out"])
+            failed = None if cancelled else failed_task(job)
+            if failed is not None:
+                logger.error(
+                    "task %d of job %s failed: cancelling its other tasks (they would wait for it)",
+                    failed,
+                    job.job_id,
+                )
+                job.cancel(check=False)
+                cancelled = True
             time.sleep(poll_s)
         _tail(job.paths.stderr, positions["err"])
         _tail(job.paths.stdout, positions["out"])
@@ -110,6 +120,27 @@ def wait(sub: Submission, poll_s: float = 1.0, stream_logs: bool = True) -> int:
     for job in sub.jobs:
         status = max(status, _report(job))
     return status
+
+
+def failed_task(job: submitit.Job) -> int | None:
+    """Index of a task of a multi-task job that already ended with an error, from its result file.
+
+    The other ranks of a torch.distributed world would block on the dead one; Slurm's srun stops them
+    (``--kill-on-bad-exit``), the local executor waits for every task, so the launcher cancels.
+    """
+    if job.num_tasks <= 1:
+        return None
+    for i in range(job.num_tasks):
+        path = job.task(i).paths.result_pickle
+        if not path.exists():
+            continue
+        try:
+            outcome = submitit.core.utils.pickle_load(path)[0]
+        except Exception:  # being written right now: look again at the next poll
+            continue
+        if outcome == "error":
+            return i
+    return None
 
 
 def run_finalize_locally(spec: StageSpec, cfg: LaunchConfig, sub: Submission) -> int:

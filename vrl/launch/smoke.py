@@ -32,6 +32,8 @@ class Config(LaunchConfig):
     """Sleep per step (make it long to have time to preempt a task)."""
     fail_at_step: int = -1
     """Raise at this step (tests the failure path); -1 never."""
+    fail_rank: int = -1
+    """This rank raises before the all-reduce (the other ranks would wait in it); -1: none."""
 
     def validate(self) -> None:
         if self.steps < 0 or self.num_tasks < 1:
@@ -75,6 +77,8 @@ def run_task(cfg: Config, task: int, ctx: RunContext) -> dict:
     start = state["step"]
     if start:
         logger.info("task %d resuming from step %d (start #%d)", task, start, state["starts"] + 1)
+    if ctx.rank == cfg.fail_rank:
+        raise RuntimeError(f"smoke: rank {ctx.rank} failing before the all-reduce as asked (fail_rank)")
     rank_sum = _all_reduce_ranks(ctx) if ctx.world_size > 1 else 0
     if ctx.is_main:
         state["starts"] += 1

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from vrl_fixtures import run_command
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def submit(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "jobs" / "submit.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    return run_command(
+        [sys.executable, str(ROOT / "jobs" / "submit.py"), *args], cwd=cwd, env=env, timeout=300
     )
 
 
@@ -70,6 +66,16 @@ def test_local_array_runs_every_task_then_finalize(tmp_path):
         )
     assert "submitted finalize" in out.stdout
     assert json.loads((tmp_path / "smoke" / "arr" / "smoke" / "summary.json").read_text())["tasks"] == 3
+
+
+def test_a_failed_rank_cancels_the_others(tmp_path):
+    # Rank 1 would wait in the all-reduce for rank 0 forever; the launcher must stop it.
+    out = submit(
+        "stage=smoke", "steps=1", "tasks_per_node=2", "fail_rank=0", f"run_root={tmp_path}", cwd=tmp_path
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "task 0 of job" in out.stderr and "cancelling its other tasks" in out.stderr
+    assert "rank 0 failing before the all-reduce" in out.stderr
 
 
 def test_failed_job_gives_nonzero_status(tmp_path):
