@@ -102,11 +102,16 @@ def init_distributed(timeout_min: int = 30, model_parallel: tuple[int, int] = (1
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     dev = device.device_for(local_rank)
     if not dist.is_initialized():
-        if world == 1:
-            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        init_method = None
+        if world == 1 and not {"MASTER_ADDR", "MASTER_PORT"} <= os.environ.keys():
+            # A private rendezvous, not exported: child processes must not inherit this port.
+            init_method = f"tcp://127.0.0.1:{_free_port()}"
         dist.init_process_group(
-            device.backend(), rank=rank, world_size=world, timeout=timedelta(minutes=timeout_min)
+            device.backend(),
+            init_method=init_method,
+            rank=rank,
+            world_size=world,
+            timeout=timedelta(minutes=timeout_min),
         )
     mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
     device.configure_cpu_threads()

@@ -28,24 +28,27 @@ def master_port(job_id: str) -> int:
 
 
 def export_distributed_env() -> None:
-    """Export torch.distributed's env:// variables from submitit's job environment (no-op outside one).
+    """Export torch.distributed's env:// variables from submitit's job environment.
 
-    Only sets what is missing, so a launcher that already set them (torchrun, tests) wins.
+    Outside a job only sets what is missing, so a launcher that already set them (torchrun, tests) wins.
+    Inside a job every value is the job's own: values inherited from the submitting process (Slurm
+    exports its environment) belong to another process group, possibly still listening on that port.
     """
+    single = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
     try:
         job_env = submitit.JobEnvironment()
     except RuntimeError:
         job_env = None
-    if job_env is None or job_env.num_tasks <= 1:
-        for var, value in (
-            ("RANK", "0"),
-            ("WORLD_SIZE", "1"),
-            ("LOCAL_RANK", "0"),
-            ("LOCAL_WORLD_SIZE", "1"),
-        ):
+    if job_env is None:
+        for var, value in single.items():
             os.environ.setdefault(var, value)
         return
-    os.environ.setdefault("MASTER_PORT", str(master_port(str(job_env.job_id))))
+    if job_env.num_tasks <= 1:
+        for var in ("MASTER_ADDR", "MASTER_PORT"):
+            os.environ.pop(var, None)  # vrl.distributed then rendezvous on a private free port
+        os.environ.update(single)
+        return
+    os.environ["MASTER_PORT"] = str(master_port(str(job_env.job_id)))
     dist = submitit.helpers.TorchDistributedEnvironment()
     values = {
         "MASTER_ADDR": dist.master_addr,

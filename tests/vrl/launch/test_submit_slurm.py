@@ -49,7 +49,7 @@ def test_one_job_and_finalize_complete(slurm_cluster, tmp_path):
     ids = job_ids(out.stdout)
     assert len(ids) == 2  # the task (an array of one) and the finalize job that depends on it
     for job in ids:
-        assert slurm_cluster.sacct_state(job) == "COMPLETED"
+        assert slurm_cluster.wait_state(job, ["COMPLETED"], timeout=60) == "COMPLETED"
     assert json.loads((tmp_path / "smoke" / "one" / "smoke" / "summary.json").read_text()) == {
         "tasks": 1,
         "steps": 2,
@@ -66,7 +66,7 @@ def test_four_task_array_runs_as_a_job_array(slurm_cluster, tmp_path):
     tasks = [j for j in ids if "_" in j]
     assert len(tasks) == 4 and len({t.split("_")[0] for t in tasks}) == 1, ids  # one array, 4 tasks
     for job in ids:
-        assert slurm_cluster.sacct_state(job) == "COMPLETED"
+        assert slurm_cluster.wait_state(job, ["COMPLETED"], timeout=60) == "COMPLETED"
     results = [
         json.loads((tmp_path / "smoke" / "arr" / "smoke" / f"task_{i}.json").read_text()) for i in range(4)
     ]
@@ -128,4 +128,4 @@ def test_toy_stage_on_slurm_waits_and_returns_the_job_status(slurm_cluster, tmp_
     assert out.returncode == 0, out.stdout + out.stderr
     assert (tmp_path / "suite" / "manifest.json").exists()
     (job,) = job_ids(out.stdout, stage="toy")
-    assert slurm_cluster.sacct_state(job) == "COMPLETED"
+    assert slurm_cluster.wait_state(job, ["COMPLETED"], timeout=60) == "COMPLETED"
