@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def wait(sub: Submission, poll_s: float = 1.0, stream_logs: bool = True) -> int:
                     failed,
                     job.job_id,
                 )
-                job.cancel(check=False)
+                _cancel(job)
                 cancelled = True
             time.sleep(poll_s)
         _tail(job.paths.stderr, positions["err"])
@@ -120,6 +121,29 @@ def wait(sub: Submission, poll_s: float = 1.0, stream_logs: bool = True) -> int:
     for job in sub.jobs:
         status = max(status, _report(job))
     return status
+
+
+def _cancel(job: submitit.Job) -> None:
+    """Stop every task of ``job`` now.
+
+    A local job's controller may ignore SIGINT (what submitit's ``cancel`` sends: processes started in
+    the background of a non-interactive shell inherit SIGINT ignored) and the tasks ignore SIGTERM
+    (submitit's preemption handling), so the local controller and its tasks are killed outright.
+    """
+    controller = getattr(job, "_process", None)
+    if controller is None:
+        job.cancel(check=False)  # Slurm: scancel
+        return
+    import psutil
+
+    try:
+        parent = psutil.Process(controller.pid)
+        procs = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
 
 
 def failed_task(job: submitit.Job) -> int | None:
