@@ -9,7 +9,6 @@ backward passes everywhere, so ranks agree on the micro-batch count and pad with
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from vrl.batch import MicroBatch, Trajectory, collate
 from vrl.distributed import DistContext
 from vrl.engines.base import LogProbs, LossFn, TrainingEngine
 from vrl.engines.config import EngineConfig
+from vrl.engines.lr_schedule import lr_scheduler
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
 from vrl.models.policy import ResponseLogProbs, decoder_layers
@@ -38,30 +38,6 @@ from vrl.models.policy import ResponseLogProbs, decoder_layers
 logger = get_logger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-def lr_lambda(cfg: EngineConfig, total_steps: int, sft_steps: int = 0, sft_lr: float = 0.0):
-    """Multiplier of ``cfg.lr`` per optimizer step: two phases when there is a supervised warm start.
-
-    The first ``sft_steps`` steps (warm start) ramp linearly over ``cfg.warmup_steps`` to ``sft_lr``
-    (0: ``cfg.lr``) and stay there. The remaining ``total_steps - sft_steps`` (RL) ramp again over
-    ``cfg.warmup_steps`` to ``cfg.lr``, then stay (``constant``) or decay (``cosine``) to ``min_lr_ratio``.
-    """
-    sft_ratio = (sft_lr or cfg.lr) / cfg.lr
-
-    def fn(step: int) -> float:
-        if step < sft_steps:
-            ramp = (step + 1) / cfg.warmup_steps if step < cfg.warmup_steps else 1.0
-            return sft_ratio * ramp
-        step, steps = step - sft_steps, total_steps - sft_steps
-        if cfg.warmup_steps and step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        if cfg.lr_schedule == "constant" or steps <= cfg.warmup_steps:
-            return 1.0
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, steps - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return fn
 
 
 def _shard(
@@ -119,9 +95,7 @@ class FSDPEngine(TrainingEngine):
             betas=tuple(cfg.betas),
             weight_decay=cfg.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(cfg, total_steps, sft_steps, sft_lr)
-        )
+        self.scheduler = lr_scheduler(self.optimizer, cfg, total_steps, sft_steps, sft_lr)
 
     # ---- micro-batching -------------------------------------------------------------------------
     def _micro_batches(self, trajs: list[Trajectory]) -> tuple[list[MicroBatch | None], int]:

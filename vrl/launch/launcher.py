@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import pickle
 import sys
 import time
 from dataclasses import dataclass
@@ -160,7 +161,7 @@ def failed_task(job: submitit.Job) -> int | None:
             continue
         try:
             outcome = submitit.core.utils.pickle_load(path)[0]
-        except Exception:  # being written right now: look again at the next poll
+        except (EOFError, pickle.UnpicklingError, FileNotFoundError):  # being written: look at the next poll
             continue
         if outcome == "error":
             return i

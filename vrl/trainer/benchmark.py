@@ -488,11 +488,11 @@ def main(argv: Sequence[str]) -> int:
     try:
         cfg, _ = parse(BenchmarkConfig, list(argv))
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        sys.stderr.write(f"error: {e}\n")  # one-screen config error, like jobs/submit.py
         return 2
     doc = run(cfg)
-    print(doc["table"], end="")
-    print(f"(written to {cfg.out})")
+    print(doc["table"], end="")  # the script's result: the table on stdout
+    logger.info("table and numbers written to %s", cfg.out)
     return 0
 
 

@@ -115,12 +115,12 @@ def main(argv: Sequence[str]) -> int:
             "run_dir": str(run_dir),
         }
     table = markdown(results)
-    print(table, flush=True)
+    print(table, flush=True)  # the script's result: the table on stdout
     out = run_root / "train" / f"{name}-compare"
     out.with_suffix(".md").write_text(table)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     plot(results, out.with_suffix(".png"))
-    print(f"written: {out}.md, {out}.json, {out}.png", flush=True)
+    logger.info("written: %s.md, %s.json, %s.png", out, out, out)
     return 0
 
 

@@ -21,7 +21,7 @@ from vrl.batch import MicroBatch, Trajectory, collate
 from vrl.distributed import DistContext
 from vrl.engines.base import LogProbs, LossFn, TrainingEngine
 from vrl.engines.config import EngineConfig
-from vrl.engines.fsdp import lr_lambda
+from vrl.engines.lr_schedule import lr_scheduler
 from vrl.engines.megatron.hf_io import HFCheckpoint, export_checkpoint
 from vrl.engines.megatron.layout import check_layout
 from vrl.engines.megatron.model import QwenVLStage
@@ -103,9 +103,7 @@ class MegatronEngine(TrainingEngine):
             betas=tuple(cfg.betas),
             weight_decay=cfg.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(cfg, total_steps, sft_steps, sft_lr)
-        )
+        self.scheduler = lr_scheduler(self.optimizer, cfg, total_steps, sft_steps, sft_lr)
         dup = spec.tied_embeddings and pp > 1 and self.groups.last_stage
         self._duplicates = ("gpt.output_layer.weight",) if dup else ()
         self._sharded = sharded_names(self.ckpt, self.groups)
