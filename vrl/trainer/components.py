@@ -55,3 +55,15 @@ def num_updates(cfg: Any) -> int:
     step_trajs = cfg.trainer.rollout_batch_size * cfg.rollout.n
     gbs = cfg.trainer.global_batch_size or step_trajs
     return max(1, step_trajs // gbs)
+
+
+def needs_old_logprobs(cfg: Any) -> bool:
+    """Whether a step needs its own no-grad pass for the behaviour policy's log-probs.
+
+    With a single optimizer step per batch (one mini-batch, one PPO epoch) the parameters that compute
+    the update's log-probs are the ones the old log-probs would come from, so the loss uses the update's
+    own detached log-probs (ratio exactly 1 in exact arithmetic; TRL and verl do the same on-policy).
+    KL as a reward penalty needs them before the update, so it keeps the pass.
+    """
+    kl_reward = cfg.algorithm.kl_as == "reward" and cfg.algorithm.uses_reference
+    return num_updates(cfg) > 1 or cfg.trainer.ppo_epochs > 1 or kl_reward

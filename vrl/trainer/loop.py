@@ -31,7 +31,7 @@ from vrl.rollout.base import SamplingParams
 from vrl.trainer import checkpoint as ckpt
 from vrl.trainer import report
 from vrl.trainer.collect import collect
-from vrl.trainer.components import build_engine, build_rollout, num_updates
+from vrl.trainer.components import build_engine, build_rollout, needs_old_logprobs, num_updates
 from vrl.trainer.config import Config
 from vrl.trainer.scoring import response_metrics, reward_metrics
 from vrl.trainer.update import assign_advantages, optimize
@@ -154,10 +154,14 @@ class Trainer:
         timer.seconds["rollout"] -= result.reward_seconds
         timer.seconds["reward"] += result.reward_seconds
         trajs = [t for g in result.groups for t in g]
+        old_pass = needs_old_logprobs(cfg)
+        entropy: list[torch.Tensor] = []
         with timer("logprob"):
-            lp = self.engine.compute_logprobs(trajs, with_entropy=True)
-            for t, logp in zip(trajs, lp.logp):
-                t.old_logp = logp
+            if old_pass:
+                lp = self.engine.compute_logprobs(trajs, with_entropy=True)
+                for t, logp in zip(trajs, lp.logp):
+                    t.old_logp = logp
+                entropy = lp.entropy or []
             if cfg.algorithm.uses_reference:
                 for t, ref in zip(trajs, self.engine.compute_logprobs(trajs, reference=True).logp):
                     t.ref_logp = ref
@@ -172,6 +176,7 @@ class Trainer:
                 self.dist,
                 num_updates=num_updates(cfg),
                 ppo_epochs=cfg.trainer.ppo_epochs,
+                with_entropy=not old_pass,
             )
         self.rollout.wake()
         with timer("sync"):
@@ -183,7 +188,6 @@ class Trainer:
             **response_metrics(trajs),
             **actor,
             **result.mix.metrics(),
-            "actor/entropy": _mean_tokens(lp.entropy or []),
             "batch/groups": float(len(result.groups)),
             "batch/trajectories": float(len(trajs)),
             "batch/rounds": float(result.rounds),
@@ -193,6 +197,8 @@ class Trainer:
             "perf/step_s": elapsed,
             **{f"time/{k}_s": v for k, v in timer.seconds.items()},
         }
+        if old_pass:  # else the update passes report it (actor/entropy, aggregated like the loss)
+            metrics["actor/entropy"] = _mean_tokens(entropy)
         return self.dist.gather_mean(metrics)
 
     # ---- warm start -----------------------------------------------------------------------------------

@@ -68,11 +68,12 @@ def make_loss_fn(
     def loss_fn(
         logp: torch.Tensor, entropy: torch.Tensor | None, mb: MicroBatch
     ) -> tuple[torch.Tensor, dict]:
-        assert mb.old_logp is not None
+        # no old log-probs: a single update per batch, so the current policy is the behaviour policy
+        old_logp = mb.old_logp.to(logp.device) if mb.old_logp is not None else logp.detach()
         return actor_loss(
             cfg,
             logp,
-            mb.old_logp.to(logp.device),
+            old_logp,
             mb.advantages.to(logp.device),
             mb.token_mask.to(logp.device),
             ref_logp=mb.ref_logp.to(logp.device) if mb.ref_logp is not None else None,
@@ -95,8 +96,12 @@ def optimize(
     *,
     num_updates: int,
     ppo_epochs: int,
+    with_entropy: bool = False,
 ) -> dict[str, float]:
-    """``ppo_epochs`` passes of ``num_updates`` optimizer steps over this rank's trajectories."""
+    """``ppo_epochs`` passes of ``num_updates`` optimizer steps over this rank's trajectories.
+
+    ``with_entropy``: compute the token entropy in the update passes even when the loss has no entropy
+    term (the ``actor/entropy`` metric, when no separate log-prob pass computed it)."""
     sums: dict[str, float] = defaultdict(float)
     count = 0
     per = -(-len(trajs) // num_updates)
@@ -104,7 +109,7 @@ def optimize(
         for u in range(num_updates):
             chunk = trajs[u * per : (u + 1) * per] or trajs[-1:]
             loss_fn = make_loss_fn(cfg, mix, chunk, dist_ctx)
-            metrics = engine.train_step(chunk, loss_fn, need_entropy=cfg.entropy_coef > 0)
+            metrics = engine.train_step(chunk, loss_fn, need_entropy=with_entropy or cfg.entropy_coef > 0)
             for k, v in metrics.items():
                 sums[k] += v
             count += 1

@@ -32,3 +32,20 @@ def test_defaults_and_aliases_validate():
 def test_bad_layouts_fail_with_the_reason(args, pattern):
     with pytest.raises(ConfigError, match=pattern):
         parse(Config, args)
+
+
+@pytest.mark.parametrize(
+    ("args", "needed"),
+    [
+        (["rollout.n=4", "trainer.rollout_batch_size=4"], False),  # one optimizer step per batch
+        (["rollout.n=4", "trainer.rollout_batch_size=4", "trainer.global_batch_size=8"], True),
+        (["trainer.ppo_epochs=2"], True),
+        (["algorithm.kl=k3", "algorithm.kl_as=reward"], True),  # the penalty needs them before the update
+        (["algorithm.kl=k3", "algorithm.kl_as=loss"], False),
+    ],
+)
+def test_old_logprob_pass_only_when_the_policy_moves_before_an_update(args, needed):
+    from vrl.trainer.components import needs_old_logprobs
+
+    cfg, _ = parse(Config, args)
+    assert needs_old_logprobs(cfg) is needed
