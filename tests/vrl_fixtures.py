@@ -15,7 +15,7 @@ from cache_builder.processor_inputs import processor_kwargs
 from vrl.batch import VISION_KEYS, Prompt, Trajectory
 from vrl.data.media import Media
 from vrl.data.processing import rollout_media
-from vrl.models.loading import load_processor
+from vrl.models.loading import load_processor, model_family
 
 QUESTIONS = [
     ("video", "What color is the box?"),
@@ -31,7 +31,8 @@ RESPONSES = [
 ]
 
 
-def make_prompt(processor, kind: str, question: str, seed: int) -> Prompt:
+def make_prompt(processor, kind: str, question: str, seed: int, factor: int = 28) -> Prompt:
+    """``factor``: the family's resize factor (28 Qwen2.5-VL, 32 Qwen3-VL); frames are sized to it."""
     rng = np.random.RandomState(seed)
     content = [] if kind == "text" else [{"type": kind}]
     messages = [{"role": "user", "content": [*content, {"type": "text", "text": question}]}]
@@ -39,12 +40,12 @@ def make_prompt(processor, kind: str, question: str, seed: int) -> Prompt:
     kwargs = {}
     media = None
     if kind == "video":
-        frames = rng.randint(0, 255, (4, 3, 56, 84), dtype=np.uint8)
+        frames = rng.randint(0, 255, (4, 3, 2 * factor, 3 * factor), dtype=np.uint8)
         meta = {"fps": 4.0, "frames_indices": [0, 2, 4, 6], "total_num_frames": 8, "duration": 2.0}
         kwargs = processor_kwargs(videos=[(frames, meta)])
         media = Media("video", frames, meta)
     elif kind == "image":
-        frames = rng.randint(0, 255, (1, 3, 56, 56), dtype=np.uint8)
+        frames = rng.randint(0, 255, (1, 3, 2 * factor, 2 * factor), dtype=np.uint8)
         kwargs = processor_kwargs(images=[(frames, {})])
         media = Media("image", frames, {})
     out = processor(text=[text], return_tensors="pt", **kwargs)
@@ -64,7 +65,8 @@ def make_prompt(processor, kind: str, question: str, seed: int) -> Prompt:
 
 def make_prompts(model_path: Path) -> list[Prompt]:
     processor = load_processor(model_path)
-    return [make_prompt(processor, kind, q, seed=i) for i, (kind, q) in enumerate(QUESTIONS)]
+    factor = 32 if model_family(model_path) == "qwen3_vl" else 28
+    return [make_prompt(processor, kind, q, seed=i, factor=factor) for i, (kind, q) in enumerate(QUESTIONS)]
 
 
 def make_trajectories(model_path: Path, per_prompt: int = 2) -> list[Trajectory]:

@@ -65,6 +65,38 @@ class Trajectory:
 
 
 @dataclass
+class SharedPrompts:
+    """The distinct prompts of a micro-batch whose rows share prompts (a group's samples), for engines that
+    run each prompt once and the responses on top of its key/value cache.
+
+    Shapes: ``input_ids``/``attention_mask``/``mm_token_type_ids`` (U, W) right-padded; ``lens`` (U,);
+    ``vision`` the U prompts' vision tensors; ``index`` (B,) the prompt of each row of the micro-batch.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    lens: torch.Tensor
+    index: torch.Tensor
+    vision: dict[str, torch.Tensor]
+    mm_token_type_ids: torch.Tensor | None = None
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the HF model's forward for the prompts."""
+        extra = {} if self.mm_token_type_ids is None else {"mm_token_type_ids": self.mm_token_type_ids}
+        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, **extra, **self.vision}
+
+    def to(self, device: torch.device) -> SharedPrompts:
+        return SharedPrompts(
+            input_ids=self.input_ids.to(device),
+            attention_mask=self.attention_mask.to(device),
+            lens=self.lens.to(device),
+            index=self.index.to(device),
+            vision={k: v.to(device) for k, v in self.vision.items()},
+            mm_token_type_ids=None if self.mm_token_type_ids is None else self.mm_token_type_ids.to(device),
+        )
+
+
+@dataclass
 class MicroBatch:
     """Padded tensors for a list of trajectories (right padding).
 
@@ -84,6 +116,8 @@ class MicroBatch:
     offpolicy: torch.Tensor
     old_logp: torch.Tensor | None = None
     ref_logp: torch.Tensor | None = None
+    shared: SharedPrompts | None = None
+    """Set when rows share prompts and the engine asked for it (``collate(..., share_prompts=True)``)."""
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         """Keyword arguments of the HF model's forward."""
@@ -99,7 +133,7 @@ class MicroBatch:
 
     def to(self, device: torch.device) -> MicroBatch:
         moved = {
-            k: (v.to(device) if isinstance(v, torch.Tensor) else v)
+            k: (v.to(device) if isinstance(v, (torch.Tensor, SharedPrompts)) else v)
             for k, v in self.__dict__.items()
             if k != "vision"
         }
@@ -119,8 +153,11 @@ def _types(prompt: Prompt) -> torch.Tensor:
     return prompt.mm_token_type_ids.long()
 
 
-def collate(trajs: list[Trajectory], pad_id: int) -> MicroBatch:
-    """Right-padded model inputs + response-aligned tensors for ``trajs``."""
+def collate(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -> MicroBatch:
+    """Right-padded model inputs + response-aligned tensors for ``trajs``.
+
+    ``share_prompts``: also collect the distinct prompts (by identity: a group's trajectories hold the same
+    :class:`Prompt`) into ``MicroBatch.shared`` when some rows share one."""
     assert trajs, "empty micro-batch"
     seqs = [torch.cat([t.prompt.input_ids, t.response_ids]) for t in trajs]
     max_len = max(s.numel() for s in seqs)
@@ -155,6 +192,34 @@ def collate(trajs: list[Trajectory], pad_id: int) -> MicroBatch:
         offpolicy=torch.tensor([t.offpolicy for t in trajs], dtype=torch.bool),
         old_logp=resp("old_logp"),
         ref_logp=resp("ref_logp"),
+        shared=_shared_prompts(trajs, pad_id) if share_prompts else None,
+    )
+
+
+def _shared_prompts(trajs: list[Trajectory], pad_id: int) -> SharedPrompts | None:
+    slots: dict[int, int] = {}
+    prompts: list[Prompt] = []
+    for t in trajs:
+        if id(t.prompt) not in slots:
+            slots[id(t.prompt)] = len(prompts)
+            prompts.append(t.prompt)
+    if len(prompts) == len(trajs):
+        return None  # nothing shared: one pass over the full sequences is cheaper
+    ids = [p.input_ids for p in prompts]
+    width = max(s.numel() for s in ids)
+    vision: dict[str, torch.Tensor] = {}
+    for key in VISION_KEYS:
+        parts = [p.vision[key] for p in prompts if key in p.vision]
+        if parts:
+            vision[key] = torch.cat(parts, dim=0)
+    has_types = any(p.mm_token_type_ids is not None for p in prompts)
+    return SharedPrompts(
+        input_ids=_pad_stack(ids, width, pad_id),
+        attention_mask=_pad_stack([torch.ones_like(s) for s in ids], width, 0),
+        lens=torch.tensor([s.numel() for s in ids]),
+        index=torch.tensor([slots[id(t.prompt)] for t in trajs]),
+        vision=vision,
+        mm_token_type_ids=_pad_stack([_types(p) for p in prompts], width, 0) if has_types else None,
     )
 
 

@@ -33,6 +33,10 @@ class EngineConfig:
     """Compute dtype of parameters in forward/backward (FSDP mixed precision keeps fp32 masters)."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward to save memory."""
+    share_prompts: bool = True
+    """fsdp: run each distinct prompt of a micro-batch once (vision tower included) and its group's
+    responses on its key/value cache, instead of every row's full sequence; same log-probs and gradients
+    up to float rounding. Training passes fall back to full sequences under gradient_checkpointing."""
     tensor_parallel_size: int = 1
     """Megatron: tensor-parallel degree (must divide attention heads and KV heads)."""
     pipeline_parallel_size: int = 1

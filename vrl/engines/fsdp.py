@@ -102,7 +102,8 @@ class FSDPEngine(TrainingEngine):
         """Collated micro-batches, padded with ``None`` to the largest count over ranks."""
         size = self.cfg.micro_batch_size
         mbs: list[MicroBatch | None] = [
-            collate(trajs[i : i + size], self.pad_id).to(self.dist.device) for i in range(0, len(trajs), size)
+            collate(trajs[i : i + size], self.pad_id, self.cfg.share_prompts).to(self.dist.device)
+            for i in range(0, len(trajs), size)
         ]
         count = torch.tensor([len(mbs)], dtype=torch.long)
         if self.dist.world_size > 1:

@@ -37,15 +37,17 @@ class ResponseLogProbs(nn.Module):
         gradients for the same parameters."""
 
     def forward(self, mb: MicroBatch, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        out = self.model.model(**mb.model_inputs(), use_cache=False)
-        hidden = out.last_hidden_state  # (B, L, H)
         rows, cols = response_logits_index(mb)
-        rows, cols = rows.to(hidden.device), cols.to(hidden.device)
-        picked = hidden[rows, cols]  # (B, R, H)
+        targets = mb.input_ids[rows, (cols + 1).clamp(max=mb.input_ids.shape[1] - 1)]  # (B, R)
+        # a gradient-checkpointed layer drops the key/value cache in training: no sharing then
+        if mb.shared is not None and not (self.training and self.model.is_gradient_checkpointing):
+            picked = self._shared_prompt_hidden(mb, targets)
+        else:
+            hidden = self.model.model(**mb.model_inputs(), use_cache=False).last_hidden_state  # (B, L, H)
+            picked = hidden[rows.to(hidden.device), cols.to(hidden.device)]  # (B, R, H)
         logits = self.model.lm_head(picked).float()
         if self.temperature != 1.0:
             logits = logits / self.temperature
-        targets = mb.input_ids[rows, (cols + 1).clamp(max=mb.input_ids.shape[1] - 1)]
         logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         mask = mb.token_mask.to(logp.device)
         logp = logp * mask
@@ -53,3 +55,41 @@ class ResponseLogProbs(nn.Module):
         if self.touch_vision and torch.is_grad_enabled():
             logp = logp + 0.0 * sum(p.reshape(-1)[0] for p in self.model.model.visual.parameters())
         return logp, entropy
+
+    def _shared_prompt_hidden(self, mb: MicroBatch, responses: torch.Tensor) -> torch.Tensor:
+        """(B, R, H) hidden states predicting each response token, running every distinct prompt once.
+
+        The U prompts (vision tower included) run as one batch that returns their key/value cache; each
+        row's response then runs on its prompt's cache (rows gather it by ``shared.index``, so gradients
+        of all rows of a group flow back into one prompt pass). Same values as the full-sequence pass up
+        to float rounding; a group of n samples pays for its prompt once instead of n times.
+        """
+        shared = mb.shared
+        assert shared is not None
+        inner = self.model.model
+        out = inner(**shared.model_inputs(), use_cache=True)
+        cache, prompt_hidden = out.past_key_values, out.last_hidden_state  # cache: U rows of W positions
+        index = shared.index.to(prompt_hidden.device)
+        lens = shared.lens.to(prompt_hidden.device)[index]  # (B,)
+        # text positions after a multimodal prompt are offset by the rope delta of get_rope_index
+        has_vision = any(k.endswith("grid_thw") for k in shared.vision)
+        if has_vision and out.rope_deltas is not None:
+            delta = out.rope_deltas.to(lens.device).reshape(-1)[index]
+        else:
+            delta = torch.zeros_like(lens)
+        cache.batch_select_indices(index)
+        b, r = responses.shape
+        positions = lens[:, None] + torch.arange(r, device=lens.device)[None, :] + delta[:, None]
+        mask = torch.cat(
+            [shared.attention_mask.to(lens.device)[index], mb.token_mask.to(lens.device).long()], 1
+        )
+        embeds = inner.get_input_embeddings()(responses.to(lens.device))
+        resp = inner.language_model(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=positions[None].expand(3, b, r),
+            past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state  # (B, R, H): position j predicts response token j + 1
+        first = prompt_hidden[index, lens - 1]  # the prompt's last position predicts response token 0
+        return torch.cat([first[:, None], resp[:, : r - 1]], dim=1)

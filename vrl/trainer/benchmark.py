@@ -401,13 +401,16 @@ TRL_NOTES = [
     "group size, prompts per step, max response length, temperature/top-p/top-k, fp32 on CPU, AdamW "
     "(lr, betas, weight decay, eps 1e-8), grad clip 1.0, constant lr, one optimizer step per step over all "
     "completions in one forward/backward pass, one generate call, token-mean loss with clip 0.2/0.28, "
-    "group-std advantages, no KL, reward = vrl.rewards.score overall.",
-    "Differs (ours does more): an extra no-grad pass for the old log-probs and entropies (TRL reuses "
-    "the detached current log-probs when a batch gets a single update); a separate rollout copy of the "
-    "policy that receives the weights after every update (the 'sync' phase); dual-clip bound 3.",
+    "group-std advantages, no KL, reward = vrl.rewards.score overall, no separate old-log-prob pass (a "
+    "batch gets a single update, so the detached current log-probs are the old ones), entropy computed "
+    "in the loss pass.",
+    "Differs (ours does more): a separate rollout copy of the policy that receives the weights after every "
+    "update (the 'sync' phase); dual-clip bound 3.",
     "Differs (TRL does more): it decodes and processes each image once per completion (n times per "
-    "prompt) and runs the processor again for the loss pass; ours builds each prompt once. It generates "
-    "with the training model itself.",
+    "prompt) and runs the processor again for the loss pass; ours builds each prompt once. Its loss pass "
+    "runs every completion's full sequence (prompt and image included); ours runs each distinct prompt "
+    "once and the group's responses on its key/value cache (engine.share_prompts). It generates with the "
+    "training model itself.",
     "Media: ours data.video_source=decode (load + resize per prompt); TRL reads the image file through "
     "datasets and resizes in the processor, with the same pixel budget (same visual tokens).",
 ]

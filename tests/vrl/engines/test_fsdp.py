@@ -88,6 +88,30 @@ def test_micro_batch_size_does_not_change_the_update(tiny_qwen25):
         torch.testing.assert_close(g1[name], g8[name], atol=1e-6, rtol=1e-4)
 
 
+def test_an_update_without_old_logprobs_equals_one_with_them(tiny_qwen25):
+    """One optimizer step per batch: the loss may use the update's own detached log-probs instead of a
+    separate no-grad pass (the trainer skips that pass then); the gradients are the same."""
+    results = []
+    for old_pass in (True, False):
+        torch.manual_seed(0)
+        eng = engine(tiny_qwen25, micro_batch_size=3)
+        grads = capture_grads(eng)
+        trajs = make_trajectories(tiny_qwen25)
+        for i, t in enumerate(trajs):
+            t.advantage = float(i % 3) - 1.0
+        if old_pass:
+            with_old_logp(eng, trajs)
+        assert all((t.old_logp is None) != old_pass for t in trajs)
+        loss_fn = make_loss_fn(AlgorithmConfig(), MixConfig(), trajs, init_distributed())
+        results.append((grads, eng.train_step(trajs, loss_fn, need_entropy=True)))
+    (ga, ma), (gb, mb) = results
+    assert ma["loss"] == pytest.approx(mb["loss"], rel=1e-5) and ma["loss"] != 0
+    assert ma["entropy"] == pytest.approx(mb["entropy"], rel=1e-6) and ma["entropy"] > 0
+    assert set(ga) == set(gb) and ga
+    for name in ga:
+        torch.testing.assert_close(ga[name], gb[name], atol=1e-6, rtol=1e-4)
+
+
 def test_a_step_changes_parameters_and_save_load_restores_them(tiny_qwen25, tmp_path):
     torch.manual_seed(0)
     eng = engine(tiny_qwen25)
