@@ -36,7 +36,7 @@ from cache_builder.config import CacheConfig
 from cache_builder.processor_inputs import processor_kwargs
 from cache_builder.reader import open_cache
 from cache_builder.spec import VideoSpec
-from cache_builder.store import compression_kwargs
+from cache_builder.store import compression_kwargs, frame_chunks
 from vrl.config import ConfigError, parse
 from vrl.log import get_logger, setup_logging
 
@@ -209,17 +209,19 @@ def compression_table(
     clips = [reader.get(str(p))[0] for p in paths]
     raw = sum(c.nbytes for c in clips)
     rows = []
-    for name, comp, level in [
-        ("none", "none", 0),
-        ("zstd-1", "zstd", 1),
-        ("zstd-3", "zstd", 3),
-        ("zstd-9", "zstd", 9),
+    for name, comp, level, per_frame in [
+        ("none", "none", 0, True),
+        ("zstd-1", "zstd", 1, True),
+        ("zstd-3", "zstd", 3, True),
+        ("zstd-9", "zstd", 9, True),
+        ("zstd-1, one chunk per video", "zstd", 1, False),
     ]:
-        path = folder / f"compression-{name}.h5"
+        path = folder / "compression.h5"
         t0 = time.perf_counter()
         with h5py.File(path, "w") as f:
             for i, c in enumerate(clips):
-                f.create_dataset(str(i), data=c, chunks=c.shape, **compression_kwargs(comp, level))
+                chunks = frame_chunks(c.shape) if per_frame else c.shape
+                f.create_dataset(str(i), data=c, chunks=chunks, **compression_kwargs(comp, level))
         write_s = time.perf_counter() - t0
         size = path.stat().st_size
         t0 = time.perf_counter()

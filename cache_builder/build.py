@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from cache_builder import index as cache_index
@@ -269,6 +270,8 @@ def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _pool_task(args: tuple[CacheConfig, dict[str, Any], int]) -> dict[str, Any]:
     cfg, task, position = args
+    # the cores are shared by the workers: a worker with a thread per core (torch's resize) oversubscribes
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.num_workers))
     return build_shard(cfg, task, position)
 
 

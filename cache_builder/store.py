@@ -88,10 +88,20 @@ def tmp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.tmp-{os.getpid()}")
 
 
+def frame_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One HDF5 chunk per frame: a whole video reads ~2x faster than from one chunk per video (each chunk
+    decompresses inside the CPU caches and skips HDF5's chunk-cache bypass copy; measured in FORMAT.md),
+    and a reader can take a few frames without decompressing the rest."""
+    return (1, *shape[1:])
+
+
 def _write_entry(group: h5py.Group, entry: Entry, compression: str, level: int) -> int:
     g = group.create_group(entry.key)
     ds = g.create_dataset(
-        "frames", data=entry.frames, chunks=entry.frames.shape, **compression_kwargs(compression, level)
+        "frames",
+        data=entry.frames,
+        chunks=frame_chunks(entry.frames.shape),
+        **compression_kwargs(compression, level),
     )
     g.attrs["kind"] = entry.kind
     g.attrs["format_version"] = FORMAT_VERSION

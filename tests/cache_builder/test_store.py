@@ -89,3 +89,20 @@ def test_kill_9_then_rerun_gives_the_same_content(media_dir, tmp_path):
     assert proc.wait(timeout=300) == 0
     assert _entries(out) == _entries(reference)
     assert not list((out / "shards").glob(".*tmp*")) and not any((out / "staging").rglob("*.h5"))
+
+
+def test_frames_are_stored_one_chunk_per_frame(media_dir, tmp_path):
+    """FORMAT.md: one HDF5 chunk per frame, zstd by default; the reader returns the whole video."""
+    out = tmp_path / "cache"
+    records = write_records(tmp_path / "records.json", ["h264.mp4"], ["pic.png"])
+    build_local(cache_config(input=str(records), video_root=str(media_dir), out=str(out)))
+    index = json.loads((out / "index.json").read_text())
+    assert len(index["entries"]) == 2
+    reader = open_cache(out)
+    for name in ("h264.mp4", "pic.png"):
+        frames, _ = reader.get(str(media_dir / name))
+        loc = reader.find(str(media_dir / name))
+        with h5py.File(loc.shard, "r", locking=False) as f:  # the reader holds it open
+            ds = f["entries"][loc.key]["frames"]
+            assert ds.chunks == (1, *frames.shape[1:]) and ds.shape == frames.shape
+            assert ds.dtype.name == "uint8" and "32015" in str(ds._filters)  # zstd (hdf5plugin filter id)
