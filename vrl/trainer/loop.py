@@ -176,7 +176,7 @@ class Trainer:
                 self.dist,
                 num_updates=num_updates(cfg),
                 ppo_epochs=cfg.trainer.ppo_epochs,
-                with_entropy=not old_pass,
+                on_policy=not old_pass,
             )
         self.rollout.wake()
         with timer("sync"):

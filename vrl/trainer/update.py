@@ -54,9 +54,17 @@ def _pad(rows: list[torch.Tensor | None], width: int) -> torch.Tensor:
 
 
 def make_loss_fn(
-    cfg: AlgorithmConfig, mix: MixConfig, trajs: list[Trajectory], dist_ctx: DistContext
+    cfg: AlgorithmConfig,
+    mix: MixConfig,
+    trajs: list[Trajectory],
+    dist_ctx: DistContext,
+    on_policy: bool = False,
 ) -> LossFn:
-    """A loss for one mini-batch, normalised by its global token/sequence counts (collective)."""
+    """A loss for one mini-batch, normalised by its global token/sequence counts (collective).
+
+    ``on_policy``: the batch gets a single optimizer step, so the policy being updated is the behaviour
+    policy and its detached log-probs serve as the old ones (no separate pass); otherwise every
+    trajectory must carry ``old_logp``."""
     # every rank of a data-parallel replica holds the same trajectories: count each replica once
     replicas = dist_ctx.world_size // dist_ctx.dp_size
     tokens = dist_ctx.all_reduce_sum(float(sum(t.response_len for t in trajs))) / replicas
@@ -68,8 +76,12 @@ def make_loss_fn(
     def loss_fn(
         logp: torch.Tensor, entropy: torch.Tensor | None, mb: MicroBatch
     ) -> tuple[torch.Tensor, dict]:
-        # no old log-probs: a single update per batch, so the current policy is the behaviour policy
-        old_logp = mb.old_logp.to(logp.device) if mb.old_logp is not None else logp.detach()
+        if on_policy:
+            old_logp = logp.detach()
+        elif mb.old_logp is None:
+            raise ValueError("old log-probs missing: compute them before an off-policy (multi-update) step")
+        else:
+            old_logp = mb.old_logp.to(logp.device)
         return actor_loss(
             cfg,
             logp,
@@ -96,20 +108,23 @@ def optimize(
     *,
     num_updates: int,
     ppo_epochs: int,
-    with_entropy: bool = False,
+    on_policy: bool = False,
 ) -> dict[str, float]:
     """``ppo_epochs`` passes of ``num_updates`` optimizer steps over this rank's trajectories.
 
-    ``with_entropy``: compute the token entropy in the update passes even when the loss has no entropy
-    term (the ``actor/entropy`` metric, when no separate log-prob pass computed it)."""
+    ``on_policy`` (one optimizer step in all, no separate log-prob pass): the loss uses the update's own
+    detached log-probs as the old ones, and the update passes compute the token entropy for the
+    ``actor/entropy`` metric even when the loss has no entropy term."""
+    if on_policy and num_updates * ppo_epochs != 1:
+        raise ValueError(f"on_policy needs a single optimizer step, got {num_updates} x {ppo_epochs} epochs")
     sums: dict[str, float] = defaultdict(float)
     count = 0
     per = -(-len(trajs) // num_updates)
     for _ in range(ppo_epochs):
         for u in range(num_updates):
             chunk = trajs[u * per : (u + 1) * per] or trajs[-1:]
-            loss_fn = make_loss_fn(cfg, mix, chunk, dist_ctx)
-            metrics = engine.train_step(chunk, loss_fn, need_entropy=with_entropy or cfg.entropy_coef > 0)
+            loss_fn = make_loss_fn(cfg, mix, chunk, dist_ctx, on_policy)
+            metrics = engine.train_step(chunk, loss_fn, need_entropy=on_policy or cfg.entropy_coef > 0)
             for k, v in metrics.items():
                 sums[k] += v
             count += 1

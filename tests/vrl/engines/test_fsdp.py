@@ -102,9 +102,13 @@ def test_an_update_without_old_logprobs_equals_one_with_them(tiny_qwen25):
         if old_pass:
             with_old_logp(eng, trajs)
         assert all((t.old_logp is None) != old_pass for t in trajs)
-        loss_fn = make_loss_fn(AlgorithmConfig(), MixConfig(), trajs, init_distributed())
+        loss_fn = make_loss_fn(
+            AlgorithmConfig(), MixConfig(), trajs, init_distributed(), on_policy=not old_pass
+        )
         results.append((grads, eng.train_step(trajs, loss_fn, need_entropy=True)))
     (ga, ma), (gb, mb) = results
+    with pytest.raises(ValueError, match="old log-probs missing"):
+        step(engine(tiny_qwen25), make_trajectories(tiny_qwen25))
     assert ma["loss"] == pytest.approx(mb["loss"], rel=1e-5) and ma["loss"] != 0
     assert ma["entropy"] == pytest.approx(mb["entropy"], rel=1e-6) and ma["entropy"] > 0
     assert set(ga) == set(gb) and ga
