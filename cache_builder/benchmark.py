@@ -162,9 +162,18 @@ def model_ready(paths: list[Path], spec: VideoSpec, cache: list[Path], repeats: 
     from cache_builder.fast_processing import accelerate
 
     processor = _processor(spec.family)
-    fast = accelerate(_processor(spec.family))  # what training and evaluation use on cached frames
+    fast = accelerate(_processor(spec.family))  # what evaluation uses on cached frames
+    # what training uses: uint8 patches, normalised by the model (vrl.models.pixels) on the accelerator
+    uint8 = accelerate(_processor(spec.family), uint8_patches=True)
     reader = open_cache(cache, expected_spec=spec)
-    t = {"cache_frames": [], "qwen_frames": [], "cache_batch": [], "cache_batch_fast": [], "qwen_batch": []}
+    t = {
+        "cache_frames": [],
+        "qwen_frames": [],
+        "cache_batch": [],
+        "cache_batch_fast": [],
+        "cache_batch_uint8": [],
+        "qwen_batch": [],
+    }
     for p in paths:
         runs = {k: [] for k in t}
         for _ in range(repeats):
@@ -178,6 +187,10 @@ def model_ready(paths: list[Path], spec: VideoSpec, cache: list[Path], repeats: 
                 fast, text=[PROMPT], return_tensors="pt", **processor_kwargs(videos=[(frames, meta)])
             )
             runs["cache_batch_fast"].append(dt + dt3)
+            dt4, _ = _timed(
+                uint8, text=[PROMPT], return_tensors="pt", **processor_kwargs(videos=[(frames, meta)])
+            )
+            runs["cache_batch_uint8"].append(dt + dt4)
             dt, (video, vmeta) = _timed(_qwen_fetch, p, spec)
             runs["qwen_frames"].append(dt)
             dt2, _ = _timed(
@@ -315,6 +328,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "ratios": {
             "model_ready_batch_speedup": batch["qwen_batch"] / batch["cache_batch"],
             "model_ready_batch_fast_speedup": batch["qwen_batch"] / batch["cache_batch_fast"],
+            "model_ready_batch_uint8_speedup": batch["qwen_batch"] / batch["cache_batch_uint8"],
             "frames_only_speedup": batch["qwen_frames"] / batch["cache_frames"],
             "build_vs_fetch_video": qwen_s / build_s,
             "build_vs_decode_floor": floor_s / build_s,
@@ -339,7 +353,8 @@ def format_table(r: dict[str, Any]) -> str:
         "| measure | cache | reference | ratio | goal |",
         "| --- | --- | --- | --- | --- |",
         f"| model-ready batch per video (frames + processor) | {pv['cache_batch'] * 1e3:.1f} ms | {pv['qwen_batch'] * 1e3:.1f} ms (qwen-vl-utils + processor) | {ra['model_ready_batch_speedup']:.1f}x faster | >= 20x |",
-        f"| model-ready batch per video, exact uint8 fast path (used by training) | {pv['cache_batch_fast'] * 1e3:.1f} ms | {pv['qwen_batch'] * 1e3:.1f} ms (qwen-vl-utils + processor) | {ra['model_ready_batch_fast_speedup']:.1f}x faster | >= 20x |",
+        f"| model-ready batch per video, exact fast path, float32 on the host (evaluation) | {pv['cache_batch_fast'] * 1e3:.1f} ms | {pv['qwen_batch'] * 1e3:.1f} ms (qwen-vl-utils + processor) | {ra['model_ready_batch_fast_speedup']:.1f}x faster | >= 20x |",
+        f"| model-ready batch per video, uint8 patches normalised by the model (training) | {pv['cache_batch_uint8'] * 1e3:.1f} ms | {pv['qwen_batch'] * 1e3:.1f} ms (qwen-vl-utils + processor) | {ra['model_ready_batch_uint8_speedup']:.1f}x faster | >= 20x |",
         f"| frames only per video | {pv['cache_frames'] * 1e3:.1f} ms | {pv['qwen_frames'] * 1e3:.1f} ms (fetch_video) | {ra['frames_only_speedup']:.1f}x faster | |",
         f"| build time per video | {pv['cache_build']:.2f} s | {pv['qwen_fetch_video']:.2f} s (fetch_video) | {ra['build_vs_fetch_video']:.2f}x faster | >= 2x |",
         f"| build vs decode-only floor | {pv['cache_build']:.2f} s | {pv['decode_floor']:.2f} s (ffmpeg -f null) | {ra['build_vs_decode_floor']:.2f}x of floor speed | >= 0.7x |",

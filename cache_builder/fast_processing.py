@@ -33,6 +33,25 @@ def _column_stats(proc: Any, norm: dict[str, Any], per_channel: int) -> tuple[to
     return mean.repeat_interleave(per_channel)[None], std.repeat_interleave(per_channel)[None]
 
 
+def normalize_patches(patches: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, D) patches → float32 ``(x - mean) / std`` with (1, D) column statistics: the HF video
+    processor's operands and operation order, so the values are bit-identical to its output (IEEE float32
+    subtraction and division, on CPU and GPU alike)."""
+    out = patches.to(torch.float32)
+    return out.sub_(mean.to(out.device)).div_(std.to(out.device))
+
+
+def patch_statistics(video_processor: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, D) mean and std of ``video_processor``'s patch columns (its configured normalisation)."""
+    norm = {
+        "image_mean": video_processor.image_mean,
+        "image_std": video_processor.image_std,
+        "rescale_factor": video_processor.rescale_factor,
+    }
+    per_channel = video_processor.temporal_patch_size * video_processor.patch_size**2
+    return _column_stats(video_processor, norm, per_channel)
+
+
 def patchify_uint8(
     video: torch.Tensor,
     proc: Any,
@@ -40,8 +59,10 @@ def patchify_uint8(
     patch_size: int,
     merge_size: int,
     temporal_patch_size: int,
+    normalize: bool = True,
 ) -> tuple[torch.Tensor, list[int]]:
-    """uint8 (T, C, H, W) → float32 (grid_t·grid_h·grid_w, C·temporal·patch·patch) patches and the grid."""
+    """uint8 (T, C, H, W) → float32 (grid_t·grid_h·grid_w, C·temporal·patch·patch) patches and the grid;
+    with ``normalize=False`` the same patches still uint8 (see :func:`accelerate`)."""
     frames, channels, height, width = video.shape
     if pad := -frames % temporal_patch_size:
         video = torch.cat([video, video[-1:].expand(pad, -1, -1, -1)])
@@ -62,10 +83,11 @@ def patchify_uint8(
     # reorder the uint8 data (numpy's strided copy is ~2x torch's for these 14-byte runs), then convert
     # contiguously: a quarter of the bytes of HF's float32 permute-copy
     reordered = torch.from_numpy(np.ascontiguousarray(view.numpy()))
-    out = reordered.view(grid_t * grid_h * grid_w, channels * per_channel).to(torch.float32)
+    patches = reordered.view(grid_t * grid_h * grid_w, channels * per_channel)
+    if not normalize:
+        return patches, [grid_t, grid_h, grid_w]
     mean, std = _column_stats(proc, norm, per_channel)
-    out.sub_(mean).div_(std)
-    return out, [grid_t, grid_h, grid_w]
+    return normalize_patches(patches, mean, std), [grid_t, grid_h, grid_w]
 
 
 def _fast_preprocess(self: Any, videos: list[torch.Tensor], do_resize: bool, **kwargs: Any) -> Any:
@@ -88,6 +110,7 @@ def _fast_preprocess(self: Any, videos: list[torch.Tensor], do_resize: bool, **k
             kwargs["patch_size"],
             kwargs["merge_size"],
             kwargs["temporal_patch_size"],
+            normalize=not getattr(self, "vrl_uint8_patches", False),
         )
         patches.append(p)
         grids.append(grid)
@@ -98,9 +121,15 @@ def _fast_preprocess(self: Any, videos: list[torch.Tensor], do_resize: bool, **k
     return BatchFeature(data=data, tensor_type=kwargs.get("return_tensors"))
 
 
-def accelerate(processor: Any) -> Any:
-    """Give ``processor``'s video processor the exact uint8 fast path (in place); returns the processor."""
+def accelerate(processor: Any, uint8_patches: bool = False) -> Any:
+    """Give ``processor``'s video processor the exact uint8 fast path (in place); returns the processor.
+
+    ``uint8_patches``: return ``pixel_values_videos`` as the reordered uint8 patches and leave the float32
+    normalisation to the model (:mod:`vrl.models.pixels` makes it the vision tower's first operation, on
+    the accelerator): a quarter of the bytes in host memory and host-to-device copies, and no host time
+    for the conversion. Only for models loaded with that hook."""
     video_processor = getattr(processor, "video_processor", None)
     if video_processor is not None and hasattr(video_processor, "patchify"):
         video_processor._preprocess = types.MethodType(_fast_preprocess, video_processor)
+        video_processor.vrl_uint8_patches = uint8_patches
     return processor

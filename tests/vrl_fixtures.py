@@ -63,8 +63,9 @@ def make_prompt(processor, kind: str, question: str, seed: int, factor: int = 28
     )
 
 
-def make_prompts(model_path: Path) -> list[Prompt]:
-    processor = load_processor(model_path)
+def make_prompts(model_path: Path, uint8_patches: bool = False) -> list[Prompt]:
+    """One prompt per QUESTIONS entry; ``uint8_patches``: video patches left for the model to normalise."""
+    processor = load_processor(model_path, uint8_patches=uint8_patches)
     factor = 32 if model_family(model_path) == "qwen3_vl" else 28
     return [make_prompt(processor, kind, q, seed=i, factor=factor) for i, (kind, q) in enumerate(QUESTIONS)]
 

@@ -140,6 +140,24 @@ class MicroBatch:
         return MicroBatch(vision={k: v.to(device) for k, v in self.vision.items()}, **moved)
 
 
+def cat_vision(prompts: list[Prompt]) -> dict[str, torch.Tensor]:
+    """The prompts' vision tensors concatenated per key (dim 0). Raises when one key mixes dtypes (uint8
+    video patches next to host-normalised float ones): concatenating would cast the uint8 values to float
+    without normalising them."""
+    out: dict[str, torch.Tensor] = {}
+    for key in VISION_KEYS:
+        parts = [p.vision[key] for p in prompts if key in p.vision]
+        if not parts:
+            continue
+        if len({t.dtype for t in parts}) > 1:
+            raise ValueError(
+                f"{key} mixes dtypes {sorted(str(t.dtype) for t in parts)} in one batch: build every prompt "
+                "with one processor (uint8 patches or host-normalised, not both)"
+            )
+        out[key] = torch.cat(parts, dim=0)
+    return out
+
+
 def _pad_stack(seqs: list[torch.Tensor], length: int, value: float) -> torch.Tensor:
     out = torch.full((len(seqs), length), value, dtype=seqs[0].dtype)
     for i, s in enumerate(seqs):
@@ -170,10 +188,7 @@ def collate(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -
     if any(t.prompt.mm_token_type_ids is not None for t in trajs):
         types = [torch.cat([_types(t.prompt), torch.zeros(t.response_len, dtype=torch.long)]) for t in trajs]
         vision["mm_token_type_ids"] = _pad_stack(types, max_len, 0)
-    for key in VISION_KEYS:
-        parts = [t.prompt.vision[key] for t in trajs if key in t.prompt.vision]
-        if parts:
-            vision[key] = torch.cat(parts, dim=0)
+    vision.update(cat_vision([t.prompt for t in trajs]))
 
     def resp(name: str) -> torch.Tensor | None:
         vals = [getattr(t, name) for t in trajs]
@@ -207,18 +222,13 @@ def _shared_prompts(trajs: list[Trajectory], pad_id: int) -> SharedPrompts | Non
         return None  # nothing shared: one pass over the full sequences is cheaper
     ids = [p.input_ids for p in prompts]
     width = max(s.numel() for s in ids)
-    vision: dict[str, torch.Tensor] = {}
-    for key in VISION_KEYS:
-        parts = [p.vision[key] for p in prompts if key in p.vision]
-        if parts:
-            vision[key] = torch.cat(parts, dim=0)
     has_types = any(p.mm_token_type_ids is not None for p in prompts)
     return SharedPrompts(
         input_ids=_pad_stack(ids, width, pad_id),
         attention_mask=_pad_stack([torch.ones_like(s) for s in ids], width, 0),
         lens=torch.tensor([s.numel() for s in ids]),
         index=torch.tensor([slots[id(t.prompt)] for t in trajs]),
-        vision=vision,
+        vision=cat_vision(prompts),
         mm_token_type_ids=_pad_stack([_types(p) for p in prompts], width, 0) if has_types else None,
     )
 

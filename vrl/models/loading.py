@@ -29,23 +29,30 @@ PROCESSOR_FILES = (
 def load_hf_model(
     path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | None = None
 ) -> Any:
-    """A ``*ForConditionalGeneration`` Qwen-VL model from a local directory (eager attention on CPU)."""
+    """A ``*ForConditionalGeneration`` Qwen-VL model from a local directory (eager attention on CPU).
+
+    Its vision tower accepts uint8 video patches and normalises them itself (:mod:`vrl.models.pixels`)."""
     from transformers import AutoModelForImageTextToText
 
-    model = AutoModelForImageTextToText.from_pretrained(str(resolve_model(path)), dtype=dtype)
+    from vrl.models.pixels import accept_uint8_patches
+
+    directory = resolve_model(path)
+    model = AutoModelForImageTextToText.from_pretrained(str(directory), dtype=dtype)
+    accept_uint8_patches(model, directory)
     return model.to(device) if device is not None else model
 
 
-def load_processor(path: str | Path, fast_video: bool = True) -> Any:
+def load_processor(path: str | Path, fast_video: bool = True, uint8_patches: bool = False) -> Any:
     """The checkpoint's HF processor; ``fast_video`` installs the exact uint8 fast path for pre-sampled,
-    pre-resized frames (cache_builder.fast_processing: bit-identical outputs, a fraction of the time)."""
+    pre-resized frames (cache_builder.fast_processing: bit-identical outputs, a fraction of the time);
+    ``uint8_patches`` (with it) leaves the video normalisation to the model's vision tower."""
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(resolve_model(path)))
     if fast_video:
         from cache_builder.fast_processing import accelerate
 
-        accelerate(processor)
+        accelerate(processor, uint8_patches=uint8_patches)
     return processor
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from vrl.batch import VISION_KEYS, Prompt
+from vrl.batch import Prompt, cat_vision
 from vrl.log import get_logger
 from vrl.models.loading import load_hf_model, load_processor
 from vrl.rollout.base import Completion, RolloutEngine, SamplingParams, vision_token_ids
@@ -64,10 +64,7 @@ class HFRollout(RolloutEngine):
                 for p in prompts
             ]
             inputs["mm_token_type_ids"] = _left_pad([t.long() for t in types], 0)
-        for key in VISION_KEYS:
-            parts = [p.vision[key] for p in prompts if key in p.vision]
-            if parts:
-                inputs[key] = torch.cat(parts)
+        inputs.update(cat_vision(prompts))
         return {k: v.to(self.device) for k, v in inputs.items()}
 
     def _completion(self, tokens: torch.Tensor) -> Completion:

@@ -73,7 +73,7 @@ class Trainer:
         self.val_records = val_records
         load_extra_modules(cfg.reward.extra_modules)
         device.seed_everything(cfg.trainer.seed)
-        self.processor = load_processor(model_path)
+        self.processor = load_processor(model_path, uint8_patches=cfg.data.uint8_video_patches)
         family = model_family(model_path)
         video_spec, image_spec = specs_for(cfg.data, family)
         media = MediaSource(cfg.data.video_source, cache_dirs, video_spec, image_spec)

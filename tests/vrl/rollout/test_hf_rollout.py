@@ -54,3 +54,12 @@ def test_update_weights_changes_generation(tiny_qwen25):
     for name, p in other.named_parameters():
         assert torch.equal(dict(engine.model.named_parameters())[name], p)
     assert engine.generate(prompts, greedy, seed=0) != before
+
+
+def test_uint8_video_patches_sample_the_same_responses(tiny_qwen25):
+    engine = HFRollout(tiny_qwen25, torch.device("cpu"))
+    params = SamplingParams(n=2, temperature=1.0, max_tokens=8)
+    host = make_prompts(tiny_qwen25)
+    uint8 = make_prompts(tiny_qwen25, uint8_patches=True)
+    assert uint8[0].vision["pixel_values_videos"].dtype == torch.uint8
+    assert engine.generate(uint8, params, seed=3) == engine.generate(host, params, seed=3)

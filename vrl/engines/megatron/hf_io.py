@@ -20,6 +20,7 @@ import torch
 from vrl.engines.megatron.bridge import HF_LM_HEAD, HF_VISION, module_name
 from vrl.engines.megatron.spec import DecoderSpec
 from vrl.models.loading import copy_processor_files
+from vrl.models.pixels import accept_uint8_patches_tower
 from vrl.models.tiny import resolve_model
 
 
@@ -85,7 +86,7 @@ class HFCheckpoint:
         names = [n for n in self._files if n.startswith(HF_VISION)]
         state = dict(zip((n[len(HF_VISION) :] for n in names), self.read(names)))
         vision.load_state_dict(state, strict=True)
-        return vision
+        return accept_uint8_patches_tower(vision, self.path)
 
 
 def export_checkpoint(ckpt: HFCheckpoint, state: dict[str, torch.Tensor], path: Path) -> None:

@@ -150,7 +150,9 @@ class QwenVLStage(nn.Module):
         self, pixels: torch.Tensor, grid: torch.Tensor
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(tokens, H) merged features and the DeepStack features (each (tokens, H)) of one modality."""
-        out = self.vision(pixels.to(torch.float32), grid_thw=grid, return_dict=True)
+        if pixels.dtype != torch.uint8:  # uint8 video patches: the tower's hook normalises them
+            pixels = pixels.to(torch.float32)
+        out = self.vision(pixels, grid_thw=grid, return_dict=True)
         return out.pooler_output, list(getattr(out, "deepstack_features", None) or [])
 
     def _embed(self, inputs: StageInputs) -> torch.Tensor:

@@ -133,3 +133,22 @@ def test_gradient_checkpointing_gives_the_same_update(one_process, mg_models):
     assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-6)
     wa, wb = dict(plain.rollout_weights()), dict(recompute.rollout_weights())
     assert max(float((wa[n] - wb[n]).abs().max()) for n in wa) < 1e-7
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_uint8_video_patches_give_the_same_logprobs(name, one_process, mg_models):
+    """The trainer hands video patches over as uint8; the Megatron vision stage normalises them itself."""
+    from mm_batch import multimodal_prompts
+
+    from vrl.batch import Trajectory
+
+    path = mg_models[name]
+    engine = build_engine({}, one_process, path)
+    logps = []
+    for uint8 in (False, True):
+        prompts = multimodal_prompts(load_processor(path, uint8_patches=uint8), for_vllm=True)
+        videos = [p.vision["pixel_values_videos"] for p in prompts if "pixel_values_videos" in p.vision]
+        assert len(videos) == 2 and all(v.dtype == (torch.uint8 if uint8 else torch.float32) for v in videos)
+        trajs = [Trajectory(prompt=p, response_ids=torch.arange(10, 16), response_text="") for p in prompts]
+        logps.append(engine.compute_logprobs(trajs).logp)
+    assert all(torch.equal(a, b) for a, b in zip(*logps))
