@@ -8,7 +8,8 @@ uint8 data (a quarter of the bytes) and converted contiguously; the normalisatio
 the very same float32 operands and operation order, which keeps every value bit-identical (tested).
 
 :func:`accelerate` installs this path on a loaded processor; inputs it does not cover (resizing, float
-frames) go to the HF implementation unchanged.
+frames) go to the HF implementation unchanged. It also makes the processor's tokenizer encode the runs of
+video placeholder tokens the processor expands by run length (same ids, a tenth of the time).
 """
 
 from __future__ import annotations
@@ -121,6 +122,68 @@ def _fast_preprocess(self: Any, videos: list[torch.Tensor], do_resize: bool, **k
     return BatchFeature(data=data, tensor_type=kwargs.get("return_tensors"))
 
 
+#: tokenizer keyword arguments the run-length path reproduces; anything else takes the tokenizer's own path
+_PLAIN_TEXT_KWARGS = {"return_tensors", "padding", "truncation", "max_length", "add_special_tokens"}
+
+
+def _run_length_call(self: Any, text: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """The tokenizer's ``__call__``, encoding each run of the video placeholder as one token.
+
+    The processor expands every video into thousands of ``<|video_pad|>`` strings and tokenizes the
+    result (~15 ms per 720p clip, more than the patches cost). The placeholder is an added special token,
+    so the tokenizer splits it out before anything else and each one becomes one id: encoding the text
+    with every run shortened to one placeholder, then repeating that id run-length times, gives the same
+    ids (tested against the plain processor for both families)."""
+    cls = type(self).__mro__[1]
+    token = getattr(self, "vrl_run_token", None)
+    plain = (
+        token is None
+        or args
+        or not isinstance(text, list)
+        or len(text) != 1
+        or not isinstance(text[0], str)
+        or set(kwargs) - _PLAIN_TEXT_KWARGS
+        or kwargs.get("padding") not in (None, False)
+        or kwargs.get("truncation") not in (None, False)
+        or kwargs.get("return_tensors") not in (None, "pt")
+        or text[0].count(token) < 64
+    )
+    if plain:
+        return cls.__call__(self, text, *args, **kwargs)
+    import re
+
+    from transformers.tokenization_utils_base import BatchEncoding
+
+    pattern = f"(?:{re.escape(token)})+"
+    runs = [len(m.group(0)) // len(token) for m in re.finditer(pattern, text[0])]
+    short = re.sub(pattern, token, text[0])
+    enc = cls.__call__(self, [short], **{k: v for k, v in kwargs.items() if k != "return_tensors"})
+    if set(enc.keys()) - {"input_ids", "attention_mask"}:
+        return cls.__call__(self, text, *args, **kwargs)
+    ids = torch.tensor(enc["input_ids"][0], dtype=torch.long)
+    token_id = self.convert_tokens_to_ids(token)
+    where = (ids == token_id).nonzero().flatten()
+    if len(where) != len(runs):
+        return cls.__call__(self, text, *args, **kwargs)
+    repeats = torch.ones_like(ids)
+    repeats[where] = torch.tensor(runs)
+    full = ids.repeat_interleave(repeats)
+    if kwargs.get("max_length") is not None and full.numel() > kwargs["max_length"]:
+        return cls.__call__(self, text, *args, **kwargs)
+    data = {"input_ids": full[None], "attention_mask": torch.ones_like(full)[None]}
+    if kwargs.get("return_tensors") != "pt":
+        data = {k: v.tolist() for k, v in data.items()}
+    return BatchEncoding(data, tensor_type=kwargs.get("return_tensors"))
+
+
+def _tokenize_runs(tokenizer: Any, token: str) -> None:
+    """Make ``tokenizer`` encode runs of ``token`` by run length (in place, through a subclass)."""
+    if getattr(tokenizer, "vrl_run_token", None) is None:
+        base = type(tokenizer)
+        tokenizer.__class__ = type(f"RunLength{base.__name__}", (base,), {"__call__": _run_length_call})
+    tokenizer.vrl_run_token = token
+
+
 def accelerate(processor: Any, uint8_patches: bool = False) -> Any:
     """Give ``processor``'s video processor the exact uint8 fast path (in place); returns the processor.
 
@@ -132,4 +195,7 @@ def accelerate(processor: Any, uint8_patches: bool = False) -> Any:
     if video_processor is not None and hasattr(video_processor, "patchify"):
         video_processor._preprocess = types.MethodType(_fast_preprocess, video_processor)
         video_processor.vrl_uint8_patches = uint8_patches
+    token = getattr(processor, "video_token", None)
+    if token is not None and getattr(processor, "tokenizer", None) is not None:
+        _tokenize_runs(processor.tokenizer, token)
     return processor

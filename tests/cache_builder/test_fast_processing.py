@@ -15,14 +15,17 @@ from vrl.models.tiny import resolve_model
 
 
 @pytest.mark.parametrize("name", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
-@pytest.mark.parametrize("num_frames", [4, 5])
-def test_fast_path_equals_hf(name, num_frames):
-    processor = load_processor(resolve_model(name))
+@pytest.mark.parametrize(("num_frames", "scale"), [(4, 1), (5, 1), (6, 8)])
+def test_fast_path_equals_hf(name, num_frames, scale):
+    """Patches and ids equal the plain HF processor's; scale 8 puts hundreds of placeholder tokens in a
+    run, which the fast tokenizer encodes by run length."""
+    processor = load_processor(resolve_model(name), fast_video=False)
     fast = accelerate(copy.deepcopy(processor))
+    assert type(fast.tokenizer) is not type(processor.tokenizer)
     rng = np.random.RandomState(num_frames)
     factor = 28 if "2.5" in name else 32
     videos = [
-        (rng.randint(0, 256, (num_frames, 3, 2 * factor, 3 * factor), dtype=np.uint8),
+        (rng.randint(0, 256, (num_frames, 3, 2 * scale * factor, 3 * scale * factor), dtype=np.uint8),
          {"fps": 10.0, "frames_indices": list(range(0, 2 * num_frames, 2)), "total_num_frames": 2 * num_frames}),
         (rng.randint(0, 256, (4, 3, factor, 2 * factor), dtype=np.uint8),
          {"fps": 5.0, "frames_indices": [0, 1, 2, 3], "total_num_frames": 4}),
@@ -36,6 +39,14 @@ def test_fast_path_equals_hf(name, num_frames):
     assert set(want) == set(got)
     for key in want:
         assert torch.equal(want[key], got[key]), key
+    if scale > 1:
+        assert int((want["input_ids"] == fast.tokenizer.convert_tokens_to_ids(fast.video_token)).sum()) > 64
+    # the tokenizer alone, lists and tensors, with the run-length path's fallbacks
+    for kwargs in ({}, {"return_tensors": "pt"}, {"padding": "longest"}, {"return_offsets_mapping": True}):
+        a, b = processor.tokenizer([text * 70], **kwargs), fast.tokenizer([text * 70], **kwargs)
+        assert set(a) == set(b) and all(
+            torch.equal(torch.as_tensor(a[k]), torch.as_tensor(b[k])) for k in a if k != "offset_mapping"
+        )
 
 
 def test_resizing_still_goes_through_hf():
