@@ -159,10 +159,13 @@ def _process(
     stats.bytes_stored += stored
 
 
-def _clean_temp(folder: Path) -> None:
-    """Remove temp files a killed run left (never visible to readers, never reused)."""
+def _clean_temp(folder: Path, name: str = "") -> None:
+    """Remove temp files a killed run of this shard left (never visible to readers, never reused).
+
+    ``name``: only files of this shard; the folder is shared with the shards other array tasks or ranks
+    are writing right now, and their temp files are not stale."""
     if folder.is_dir():
-        for tmp in folder.glob(".*.tmp-*"):
+        for tmp in folder.glob(f".{name}*.tmp-*"):
             tmp.unlink(missing_ok=True)
 
 
@@ -173,8 +176,9 @@ def build_shard(cfg: CacheConfig, task: dict[str, Any], position: int = 0) -> di
     name = cache_index.shard_name(task["shard"], task["num_shards"])
     shards_dir, staging = out / cache_index.SHARDS_DIR, out / cache_index.STAGING_DIR / name
     shards_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (shards_dir, staging, out / cache_index.FAILURES_DIR):
-        _clean_temp(folder)
+    for folder in (shards_dir, out / cache_index.FAILURES_DIR):
+        _clean_temp(folder, f"{name}.")  # shared with the other shards: only this shard's files
+    _clean_temp(staging)  # this shard's own folder
     known = load_known(cfg, staging)
     stats, sources = ShardStats(), {}
     items = [MediaItem(kind, path) for kind, path in task["items"]]

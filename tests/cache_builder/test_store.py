@@ -106,3 +106,18 @@ def test_frames_are_stored_one_chunk_per_frame(media_dir, tmp_path):
             ds = f["entries"][loc.key]["frames"]
             assert ds.chunks == (1, *frames.shape[1:]) and ds.shape == frames.shape
             assert ds.dtype.name == "uint8" and "32015" in str(ds._filters)  # zstd (hdf5plugin filter id)
+
+
+def test_a_shard_cleans_only_its_own_stale_temp_files(media_dir, tmp_path):
+    """Array tasks share the shards folder: a task starting late must not delete the temp file another
+    task is assembling right now (it did: a 4-task array failed with FileNotFoundError in CI)."""
+    out = tmp_path / "cache"
+    (out / "shards").mkdir(parents=True)
+    mine = out / "shards" / ".shard-00000-of-00001.h5.tmp-999"
+    other = out / "shards" / ".shard-00003-of-00004.h5.tmp-999"
+    for p in (mine, other):
+        p.write_bytes(b"partial")
+    records = write_records(tmp_path / "records.json", ["h264.mp4"])
+    build_local(cache_config(input=str(records), video_root=str(media_dir), out=str(out)))
+    assert not mine.exists() and other.exists()
+    assert len(open_cache(out).get(str(media_dir / "h264.mp4"))[0]) > 0
