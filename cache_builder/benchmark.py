@@ -36,7 +36,7 @@ from cache_builder.config import CacheConfig
 from cache_builder.processor_inputs import processor_kwargs
 from cache_builder.reader import open_cache
 from cache_builder.spec import VideoSpec
-from cache_builder.store import compression_kwargs, frame_chunks
+from cache_builder.store import chunk_shape, compression_kwargs
 from vrl.config import ConfigError, parse
 from vrl.log import get_logger, setup_logging
 
@@ -65,6 +65,8 @@ class BenchConfig:
     """Frame cap of the spec."""
     repeats: int = 3
     """Reads per video when timing model-ready batches (the median is kept)."""
+    chunks: str = "video"
+    """HDF5 chunk layout of the built caches (the build's ``chunks``: video or frame)."""
 
 
 def _source(i: int, w: int, h: int, rate: str, seconds: float) -> list[str]:
@@ -222,18 +224,18 @@ def compression_table(
     clips = [reader.get(str(p))[0] for p in paths]
     raw = sum(c.nbytes for c in clips)
     rows = []
-    for name, comp, level, per_frame in [
-        ("none", "none", 0, True),
-        ("zstd-1", "zstd", 1, True),
-        ("zstd-3", "zstd", 3, True),
-        ("zstd-9", "zstd", 9, True),
-        ("zstd-1, one chunk per video", "zstd", 1, False),
+    for name, comp, level, chunking in [
+        ("none", "none", 0, "video"),
+        ("zstd-1", "zstd", 1, "video"),
+        ("zstd-3", "zstd", 3, "video"),
+        ("zstd-9", "zstd", 9, "video"),
+        ("zstd-1, chunks=frame", "zstd", 1, "frame"),
     ]:
         path = folder / "compression.h5"
         t0 = time.perf_counter()
         with h5py.File(path, "w") as f:
             for i, c in enumerate(clips):
-                chunks = frame_chunks(c.shape) if per_frame else c.shape
+                chunks = chunk_shape(c.shape, chunking)
                 f.create_dataset(str(i), data=c, chunks=chunks, **compression_kwargs(comp, level))
         write_s = time.perf_counter() - t0
         size = path.stat().st_size
@@ -261,7 +263,9 @@ def _build_one(path: Path, folder: Path, cfg: BenchConfig) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     records.write_text(json.dumps([{"path": str(path), "data_type": "video"}]))
     args = [f"input={records}", f"out={folder / 'cache'}", f"family={cfg.family}", f"fps={cfg.fps}"]
-    build_cfg, _ = parse(CacheConfig, [*args, f"max_frames={cfg.max_frames}", "progress=false"])
+    build_cfg, _ = parse(
+        CacheConfig, [*args, f"max_frames={cfg.max_frames}", f"chunks={cfg.chunks}", "progress=false"]
+    )
     return build_local(build_cfg)
 
 
@@ -314,6 +318,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
     n = len(paths)
     result = {
         "videos": n,
+        "chunks": cfg.chunks,
         "seconds_of_video": sum(float(p.stem.split("_")[-1][:-1]) for p in paths),
         "spec": spec.to_dict(),
         "per_video_s": {
@@ -347,7 +352,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
 def format_table(r: dict[str, Any]) -> str:
     pv, ra, by = r["per_video_s"], r["ratios"], r["bytes_per_video"]
     lines = [
-        f"{r['videos']} videos, {r['seconds_of_video']:.0f} s of video, {r['machine']['cpus']} CPUs, "
+        f"{r['videos']} videos, {r['seconds_of_video']:.0f} s of video, {r['machine']['cpus']} CPUs, chunks={r['chunks']}, "
         f"load average {r['machine']['load_average_1min'][0]:.1f} → {r['machine']['load_average_1min'][1]:.1f}, spec {r['spec']['family']} fps={r['spec']['fps']} max_frames={r['spec']['max_frames']}",
         "",
         "| measure | cache | reference | ratio | goal |",

@@ -151,7 +151,7 @@ def _process(
         )
         logger.warning("%s %s: %s (%s)", item.kind, item.path, reason, e)
         return
-    stored = write_staged(staging, entry, cfg.compression, cfg.compression_level)
+    stored = write_staged(staging, entry, cfg.compression, cfg.compression_level, cfg.chunks)
     known.keys.add(key)
     sources[item.path] = source
     stats.stored += 1

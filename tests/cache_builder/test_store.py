@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import h5py
+import pytest
 from conftest import GOOD, cache_config, write_records
 
 from cache_builder import open_cache
@@ -91,11 +92,14 @@ def test_kill_9_then_rerun_gives_the_same_content(media_dir, tmp_path):
     assert not list((out / "shards").glob(".*tmp*")) and not any((out / "staging").rglob("*.h5"))
 
 
-def test_frames_are_stored_one_chunk_per_frame(media_dir, tmp_path):
-    """FORMAT.md: one HDF5 chunk per frame, zstd by default; the reader returns the whole video."""
+@pytest.mark.parametrize("chunks", ["video", "frame"])
+def test_frames_are_chunked_per_video_or_per_frame(media_dir, tmp_path, chunks):
+    """FORMAT.md: one HDF5 chunk per entry by default (chunks=frame: one per frame), zstd by default;
+    the reader returns the whole video either way."""
     out = tmp_path / "cache"
     records = write_records(tmp_path / "records.json", ["h264.mp4"], ["pic.png"])
-    build_local(cache_config(input=str(records), video_root=str(media_dir), out=str(out)))
+    args = {"input": str(records), "video_root": str(media_dir), "out": str(out)}
+    build_local(cache_config(**args, **({} if chunks == "video" else {"chunks": chunks})))
     index = json.loads((out / "index.json").read_text())
     assert len(index["entries"]) == 2
     reader = open_cache(out)
@@ -104,7 +108,8 @@ def test_frames_are_stored_one_chunk_per_frame(media_dir, tmp_path):
         loc = reader.find(str(media_dir / name))
         with h5py.File(loc.shard, "r", locking=False) as f:  # the reader holds it open
             ds = f["entries"][loc.key]["frames"]
-            assert ds.chunks == (1, *frames.shape[1:]) and ds.shape == frames.shape
+            want = frames.shape if chunks == "video" else (1, *frames.shape[1:])
+            assert ds.chunks == want and ds.shape == frames.shape
             assert ds.dtype.name == "uint8" and "32015" in str(ds._filters)  # zstd (hdf5plugin filter id)
 
 
