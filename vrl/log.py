@@ -47,3 +47,28 @@ def setup_logging(level: str | int = "INFO", rank: int | None = None, force: boo
     root.setLevel(numeric if rank == 0 else max(logging.WARNING, numeric))
     root.propagate = False
     _configured = True
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stdout`` is when a record arrives (redirected, captured)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; stdout is looked up instead
+        pass
+
+
+def result_logger() -> logging.Logger:
+    """``vrl.result``: what a script produces (its table), bare on stdout, apart from the log lines on
+    stderr; rank 0 only, like the log."""
+    logger = logging.getLogger("vrl.result")
+    if not logger.handlers:
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(logging.INFO if global_rank() == 0 else logging.WARNING)
+    return logger

@@ -44,7 +44,7 @@ from typing import Any
 
 from vrl.config import ConfigError, parse
 from vrl.data.config import VideoBudget
-from vrl.log import get_logger, setup_logging
+from vrl.log import get_logger, result_logger, setup_logging
 from vrl.toy.spec import ToyConfig
 
 logger = get_logger(__name__)
@@ -494,7 +494,7 @@ def main(argv: Sequence[str]) -> int:
         sys.stderr.write(f"error: {e}\n")  # one-screen config error, like jobs/submit.py
         return 2
     doc = run(cfg)
-    print(doc["table"], end="")  # the script's result: the table on stdout
+    result_logger().info(doc["table"].removesuffix("\n"))
     logger.info("table and numbers written to %s", cfg.out)
     return 0
 

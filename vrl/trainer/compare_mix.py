@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vrl.launch import cli
-from vrl.log import get_logger, setup_logging
+from vrl.log import get_logger, result_logger, setup_logging
 from vrl.trainer.report import read_metrics
 
 logger = get_logger(__name__)
@@ -115,7 +115,7 @@ def main(argv: Sequence[str]) -> int:
             "run_dir": str(run_dir),
         }
     table = markdown(results)
-    print(table, flush=True)  # the script's result: the table on stdout
+    result_logger().info(table)
     out = run_root / "train" / f"{name}-compare"
     out.with_suffix(".md").write_text(table)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
