@@ -3,7 +3,7 @@
 
 Tiers: ``default`` (CPU, offline, fast), ``integration`` (real local Slurm cluster, vLLM engine,
 multi-process), ``slow`` (long runs, benchmark scripts). ``ci`` (the default) = ruff lint + format check,
-then all three tiers (18 min on 2 cores): what ``.ci/run`` runs on every clean clone; ``all``: the three
+then all three tiers (18-19 min on 2 cores): what ``.ci/run`` runs on every clean clone; ``all``: the three
 tiers without ruff. The first call installs everything
 (Debian packages incl. Slurm/MariaDB/Open MPI, and the pinned virtual environment).
 """
