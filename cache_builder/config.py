@@ -50,6 +50,9 @@ class CacheConfig(LaunchConfig):
     """local: all shards in this process; array: one shard per array task (SLURM_ARRAY_TASK_ID); mpi: one per rank."""
     num_workers: int = 1
     """launcher=local: shards built in parallel processes."""
+    parallel_videos: int = 0
+    """Videos a worker decodes at once, each with its own decoder process (0: the worker's share of the
+    cores, so one worker fills the machine)."""
     compression: str = choice("zstd", ["none", "zstd"])
     """Lossless compression of frame chunks (zstd through hdf5plugin)."""
     compression_level: int = 1
@@ -57,10 +60,13 @@ class CacheConfig(LaunchConfig):
     chunks: str = choice("video", ["video", "frame"])
     """HDF5 chunks of the frames: video (one per entry, the format's layout) or frame (one per frame:
     whole videos read ~2x faster, single frames without the rest; see FORMAT.md)."""
+    decoder: str = choice("libav", ["libav", "ffmpeg"])
+    """libav: PyAV in a child process, skips unselected non-reference frames (~1.5x less decoding on
+    H.264 with B-frames); ffmpeg: the ffmpeg CLI with a select filter. Same frames (see decode.py)."""
     timeout_s: float = 600.0
-    """Per-video decode timeout in seconds: a hung ffmpeg is killed and the video recorded as a failure."""
+    """Per-video decode timeout in seconds: a hung decoder is killed and the video recorded as a failure."""
     decode_threads: int = 0
-    """ffmpeg decoder threads per video (0: ffmpeg decides)."""
+    """Decoder threads per video (0: one for libav, which leaves a core to the resize; ffmpeg decides)."""
     progress: bool = True
     """Show a progress bar per worker (stderr)."""
 

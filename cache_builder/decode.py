@@ -1,31 +1,95 @@
-"""Decode only the selected frames of a video with the ffmpeg CLI and resize them like qwen-vl-utils.
+"""Decode only the selected frames of a video in a child process and resize them like qwen-vl-utils.
 
-Why this shape (measured, see FORMAT.md): ffmpeg's default ``rgb24`` conversion equals decord's; a
-``select`` filter on frame numbers keeps only the chosen frames, so the RGB conversion runs on those alone;
-``-fps_mode passthrough`` stops ffmpeg duplicating or dropping frames; ``-noautorotate`` keeps the coded
-orientation as decord does. Frames stream through a pipe in small batches and are resized as they arrive,
-so a long video is never held in memory at full resolution. A watchdog kills a hung ffmpeg after
-``timeout_s``.
+Two decoders probe videos and deliver the same frames (raw ``rgb24``); :data:`DECODERS` names them.
+
+- ``libav`` (default): a persistent PyAV server process (:mod:`cache_builder.decode_worker`), one per
+  process that decodes, reused from video to video, which also probes (no ffprobe process per video).
+  It skips decoding the unselected frames no other frame references, a third to a half of an H.264
+  stream with B-frames.
+- ``ffmpeg``: ffprobe, then the ffmpeg CLI per video with a ``select`` filter on frame numbers (``-fps_mode
+  passthrough`` stops it duplicating or dropping frames, ``-noautorotate`` keeps the coded orientation
+  as decord does).
+
+Both give frames equal to decord's (the parity tests run both). A reader thread takes frames off the
+pipe while this thread resizes the previous one, so decoding (child) and resizing (here) use two cores
+and a long video is never held in memory at full resolution. A watchdog kills a hung decoder after
+``timeout_s``: decoders run in child processes so that they can be killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import queue
+import struct
 import subprocess
+import sys
 import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import ffmpeg
 import numpy as np
-import torch
 
 from cache_builder.errors import MediaError
-from cache_builder.probe import VideoInfo
-from cache_builder.sampling import resize_frames
+from cache_builder.probe import VideoInfo, probe, probe_failure, video_info
+from cache_builder.sampling import resize_frame_hwc
 
-#: frames resized together (bounded memory: batch × H × W × 3 × 4 bytes in float32)
-RESIZE_BATCH = 8
+#: the libav server's message header: tag, payload length (decode_worker.HEADER; the server is run by
+#: path and cannot import this package, so the format is written in both places and tested equal)
+HEADER = struct.Struct("<cQ")
+
+#: decoded frames waiting to be resized (bounded memory: a few H × W × 3 bytes)
+QUEUE_FRAMES = 4
+
+
+class DecodeJob(Protocol):
+    """One video's selected frames from a decoder child process."""
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """uint8 (H, W, 3) frames in index order; raises :class:`MediaError` when the decoder fails."""
+        ...
+
+    def kill(self) -> None:
+        """Stop the decoder now (the watchdog calls this from another thread)."""
+        ...
+
+    def close(self) -> None:
+        """Release the decoder (after :meth:`frames` ended, or early)."""
+        ...
+
+
+def _drain(stream, sink: list[bytes], limit: int = 65536) -> None:
+    """Keep the tail of a decoder's stderr without letting the pipe fill up and block it."""
+    size = 0
+    for chunk in iter(lambda: stream.read(4096), b""):
+        sink.append(chunk)
+        size += len(chunk)
+        while size > limit and len(sink) > 1:
+            size -= len(sink.pop(0))
+
+
+def _last_line(err: list[bytes], default: str) -> str:
+    tail = b"".join(err).decode(errors="replace").strip().splitlines()
+    return tail[-1] if tail else default
+
+
+def _read_into(stream, buffer: np.ndarray | bytearray) -> bool:
+    """Fill ``buffer`` from the pipe; False when the stream ends first."""
+    view = memoryview(buffer).cast("B")
+    pos = 0
+    while pos < len(view):
+        n = stream.readinto(view[pos:])
+        if not n:
+            return False
+        pos += n
+    return True
+
+
+# -- ffmpeg CLI ------------------------------------------------------------------------------------------
 
 
 def select_expr(indices: list[int]) -> str:
@@ -53,14 +117,224 @@ def ffmpeg_command(path: str | Path, info: VideoInfo, indices: list[int], thread
     return [cmd[0], "-nostdin", "-hide_banner", "-v", "error", *cmd[1:]]
 
 
-def _drain(stream, sink: list[bytes], limit: int = 65536) -> None:
-    """Keep the tail of ffmpeg's stderr without letting the pipe fill up and block it."""
-    size = 0
-    for chunk in iter(lambda: stream.read(4096), b""):
-        sink.append(chunk)
-        size += len(chunk)
-        while size > limit and len(sink) > 1:
-            size -= len(sink.pop(0))
+class FfmpegJob:
+    """``ffmpeg -vf select=...`` for one video (``threads=0``: ffmpeg decides)."""
+
+    def __init__(self, path: str | Path, info: VideoInfo, indices: list[int], threads: int) -> None:
+        self.info, self.count = info, len(indices)
+        self.proc = subprocess.Popen(
+            ffmpeg_command(path, info, indices, threads),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.err: list[bytes] = []
+        self.drain = threading.Thread(target=_drain, args=(self.proc.stderr, self.err), daemon=True)
+        self.drain.start()
+
+    def frames(self) -> Iterator[np.ndarray]:
+        got = 0
+        for _ in range(self.count):
+            frame = np.empty((self.info.height, self.info.width, 3), dtype=np.uint8)
+            if not _read_into(self.proc.stdout, frame):
+                break
+            got += 1
+            yield frame
+        self.proc.stdout.read()  # let ffmpeg finish (nothing more is expected)
+        self.proc.wait()
+        self.drain.join(timeout=5)
+        if got < self.count:
+            detail = _last_line(self.err, f"exit {self.proc.returncode}")
+            reason = "decode_failed" if self.proc.returncode != 0 else "decode_short"
+            raise MediaError(reason, f"ffmpeg delivered {got}/{self.count} selected frames: {detail}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.drain.join(timeout=5)
+
+
+# -- libav server ----------------------------------------------------------------------------------------
+
+
+class LibavServer:
+    """A running :mod:`cache_builder.decode_worker` process."""
+
+    def __init__(self) -> None:
+        # by path, not ``-m``: the package's __init__ would import torch into the server
+        worker = Path(__file__).with_name("decode_worker.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(worker)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.err: list[bytes] = []
+        threading.Thread(target=_drain, args=(self.proc.stderr, self.err), daemon=True).start()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def request(self, req: dict) -> None:
+        self.proc.stdin.write(json.dumps(req).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def message(self, frame: np.ndarray | None = None) -> tuple[bytes, bytes | np.ndarray]:
+        """The next reply: ``F`` read straight into ``frame`` (when its size matches), else bytes."""
+        header = bytearray(HEADER.size)
+        if not _read_into(self.proc.stdout, header):
+            raise MediaError("decode_failed", f"libav decoder exited: {_last_line(self.err, 'no message')}")
+        tag, size = HEADER.unpack(header)
+        body = frame if tag == b"F" and frame is not None and frame.nbytes == size else bytearray(size)
+        if not _read_into(self.proc.stdout, body):
+            raise MediaError("decode_failed", f"libav decoder exited: {_last_line(self.err, 'cut message')}")
+        return tag, body
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def stop(self) -> None:
+        """Let the server exit (closing stdin ends its loop)."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+
+
+class ServerPool:
+    """Idle decoding servers of this process: reused across videos, never shared by two decodes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: list[LibavServer] = []
+        self.pid = os.getpid()
+
+    def acquire(self) -> LibavServer:
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child: the servers belong to the parent
+                self.idle, self.pid = [], os.getpid()
+            while self.idle:
+                server = self.idle.pop()
+                if server.alive():
+                    return server
+        return LibavServer()
+
+    def release(self, server: LibavServer) -> None:
+        with self.lock:
+            if server.alive() and self.pid == os.getpid():
+                self.idle.append(server)
+
+    def shutdown(self) -> None:
+        with self.lock:
+            servers, self.idle = self.idle, []
+        for server in servers:
+            server.stop()
+
+
+SERVERS = ServerPool()
+
+
+class LibavJob:
+    """One request to a libav server (``threads=0``: one decoding thread, the resize gets the other core)."""
+
+    def __init__(self, path: str | Path, info: VideoInfo, indices: list[int], threads: int) -> None:
+        self.info, self.count = info, len(indices)
+        self.server = SERVERS.acquire()
+        self.done = False
+        req = {"path": str(path), "stream": info.stream_index, "indices": indices, "threads": max(threads, 1)}
+        self.server.request({"op": "decode", **req})
+
+    def frames(self) -> Iterator[np.ndarray]:
+        got = 0
+        while True:
+            frame = np.empty((self.info.height, self.info.width, 3), dtype=np.uint8)
+            tag, body = self.server.message(frame)
+            if tag == b"F":
+                if body is not frame:
+                    raise MediaError("decode_failed", f"frame of {len(body)} bytes, expected {frame.nbytes}")
+                got += 1
+                yield frame
+                continue
+            self.done = tag == b"E"
+            status = json.loads(bytes(body)) if self.done else {"error": f"unexpected message {tag!r}"}
+            if status.get("error"):
+                raise MediaError("decode_failed", f"libav: {status['error']} after {got}/{self.count} frames")
+            if got < self.count:
+                raise MediaError("decode_short", f"libav delivered {got}/{self.count} selected frames")
+            return
+
+    def kill(self) -> None:
+        self.server.kill()
+
+    def close(self) -> None:
+        if self.done:  # the reply was read to its end: the server can take the next video
+            SERVERS.release(self.server)
+        else:  # stopped mid-reply (error, timeout, early exit): its pipe holds leftovers
+            self.server.kill()
+            self.server.proc.wait()
+
+
+def libav_probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
+    """:func:`cache_builder.probe.probe`'s answer, from a libav server instead of an ffprobe process."""
+    server = SERVERS.acquire()
+    timed_out = threading.Event()
+
+    def _kill() -> None:
+        timed_out.set()
+        server.kill()
+
+    watchdog = threading.Timer(timeout_s, _kill)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        server.request({"op": "probe", "path": str(path)})
+        tag, body = server.message()
+    except MediaError as e:
+        if timed_out.is_set():
+            raise MediaError("probe_timeout", f"probing took longer than {timeout_s:.0f} s") from e
+        raise
+    finally:
+        watchdog.cancel()
+        if timed_out.is_set() or not server.alive():
+            server.kill()
+        else:
+            SERVERS.release(server)
+    found = json.loads(bytes(body)) if tag == b"J" else {"error": f"unexpected message {tag!r}"}
+    if "error" in found:
+        if found["error"] == "no video stream":
+            raise MediaError("not_video", "no video stream")
+        raise probe_failure([found["error"]], path, "libav cannot open it")
+    return video_info(**found)
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """How one decoder probes a video and decodes its selected frames."""
+
+    probe: Callable[[str | Path, float], VideoInfo]
+    job: Callable[[str | Path, VideoInfo, list[int], int], DecodeJob]
+    """(path, info, sorted distinct indices, threads) → a running decode."""
+
+
+#: decoder name → its prober and decode jobs
+DECODERS: dict[str, Decoder] = {
+    "libav": Decoder(probe=libav_probe, job=LibavJob),
+    "ffmpeg": Decoder(probe=probe, job=FfmpegJob),
+}
+
+
+def get_decoder(name: str) -> Decoder:
+    if name not in DECODERS:
+        raise ValueError(f"unknown decoder {name!r}; choose one of {sorted(DECODERS)}")
+    return DECODERS[name]
 
 
 def decode_frames(
@@ -70,100 +344,61 @@ def decode_frames(
     size: tuple[int, int],
     timeout_s: float = 600.0,
     threads: int = 0,
+    decoder: str = "libav",
 ) -> np.ndarray:
     """Selected frames of ``path`` resized to ``size`` → uint8 (T, 3, h, w), T = len(indices).
 
     ``indices`` may repeat (qwen-vl-utils' linspace can round two positions to one frame on very short
     clips): each distinct frame is decoded once and copied into every position that asks for it.
     """
+    make_job = get_decoder(decoder).job
     unique = sorted(set(indices))
     slot = {frame: i for i, frame in enumerate(unique)}
     out = np.empty((len(unique), 3, *size), dtype=np.uint8)
-    proc = subprocess.Popen(
-        ffmpeg_command(path, info, unique, threads),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    job = make_job(path, info, unique, threads)
     timed_out = threading.Event()
 
     def _kill() -> None:
         timed_out.set()
-        proc.kill()
+        job.kill()
 
     watchdog = threading.Timer(timeout_s, _kill)
     watchdog.daemon = True
-    err: list[bytes] = []
-    drain = threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)
     watchdog.start()
-    drain.start()
-    batches: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=2)
-    reader = threading.Thread(
-        target=_pipe_reader, args=(proc.stdout, info, len(unique), batches), daemon=True
-    )
+    frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+    failure: list[BaseException] = []
+    reader = threading.Thread(target=_pump, args=(job, frames, failure), daemon=True)
     reader.start()
     got = 0
     try:
-        while (batch := batches.get()) is not None:
-            out[got : got + len(batch)] = _resize_batch(batch, size)
-            got += len(batch)
+        while (frame := frames.get()) is not None:
+            if got < len(out):
+                resize_frame_hwc(frame, size, out[got])
+            got += 1
         reader.join()
-        proc.wait()
     finally:
         watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        while reader.is_alive():  # unblock a reader waiting on a full queue (we stopped early)
-            with contextlib.suppress(queue.Empty):
-                batches.get(timeout=0.1)
-        drain.join(timeout=5)
-    if got < len(unique):
-        tail = b"".join(err).decode(errors="replace").strip().splitlines()
-        detail = tail[-1] if tail else f"exit {proc.returncode}"
-        if timed_out.is_set():
-            raise MediaError(
-                "decode_timeout", f"ffmpeg killed after {timeout_s:.0f} s ({got}/{len(unique)} frames)"
-            )
-        if proc.returncode != 0:
-            raise MediaError("decode_failed", f"ffmpeg failed after {got}/{len(unique)} frames: {detail}")
-        raise MediaError("decode_short", f"ffmpeg delivered {got}/{len(unique)} selected frames ({detail})")
+        if reader.is_alive():  # we stopped early: stop the decoder, unblock a reader on a full queue
+            job.kill()
+            while reader.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    frames.get(timeout=0.1)
+        job.close()
+    if timed_out.is_set():
+        raise MediaError("decode_timeout", f"{decoder} decoder killed after {timeout_s:.0f} s ({got} frames)")
+    if failure:
+        raise failure[0]
+    if got != len(unique):
+        raise MediaError("decode_short", f"{decoder} delivered {got}/{len(unique)} selected frames")
     return out[[slot[i] for i in indices]] if len(unique) != len(indices) else out
 
 
-def _pipe_reader(stream, info: VideoInfo, count: int, batches: queue.Queue) -> None:
-    """Move raw frames from ffmpeg's stdout into ``batches`` (None at the end).
-
-    A thread, so that ffmpeg decodes the next frames while the previous batch is being resized: a
-    720p frame is far bigger than the pipe buffer, so without it decoding and resizing would alternate.
-    """
+def _pump(job: DecodeJob, frames: queue.Queue, failure: list[BaseException]) -> None:
+    """Move frames from the decoder into ``frames`` (None at the end); a decoder error goes to ``failure``."""
     try:
-        remaining = count
-        while remaining:
-            batch = np.empty((min(RESIZE_BATCH, remaining), info.height, info.width, 3), dtype=np.uint8)
-            filled = _read_frames(stream, batch)
-            if filled:
-                batches.put(batch[:filled])
-            remaining -= filled
-            if filled < len(batch):
-                break
-        stream.read()  # let ffmpeg finish (nothing more is expected)
+        for frame in job.frames():
+            frames.put(frame)
+    except (MediaError, OSError, ValueError) as e:  # OSError/ValueError: the pipe closed under a kill
+        failure.append(e if isinstance(e, MediaError) else MediaError("decode_failed", str(e)))
     finally:
-        batches.put(None)
-
-
-def _read_frames(stream, frames: np.ndarray) -> int:
-    """Fill ``frames`` (k, H, W, 3) from the pipe; return how many whole frames arrived before EOF."""
-    view = memoryview(frames.reshape(-1))
-    pos = 0
-    while pos < len(view):
-        n = stream.readinto(view[pos:])
-        if not n:
-            break
-        pos += n
-    return pos // (frames[0].size if len(frames) else 1)
-
-
-def _resize_batch(hwc: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 (k, H, W, 3) → uint8 (k, 3, h, w)."""
-    return resize_frames(torch.from_numpy(hwc).permute(0, 3, 1, 2), size).numpy()
+        frames.put(None)

@@ -8,21 +8,22 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cache_builder.decode import decode_frames
+from cache_builder.decode import decode_frames, get_decoder
 from cache_builder.errors import MediaError
-from cache_builder.probe import probe
 from cache_builder.sampling import image_size, plan_frames, video_size
 from cache_builder.spec import ImageSpec, VideoSpec
 
 
 def load_video(
-    path: str | Path, spec: VideoSpec, timeout_s: float = 600.0, threads: int = 0
+    path: str | Path, spec: VideoSpec, timeout_s: float = 600.0, threads: int = 0, decoder: str = "libav"
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Probe, choose frames, decode and resize → (uint8 (T, 3, H, W), meta); raises :class:`MediaError`."""
-    info = probe(path, timeout_s=min(timeout_s, 120.0))
+    info = get_decoder(decoder).probe(path, min(timeout_s, 120.0))
     plan = plan_frames(spec, info.total_frames, info.fps)
     size = video_size(spec, len(plan.indices), info.height, info.width)
-    frames = decode_frames(path, info, plan.indices, size, timeout_s=timeout_s, threads=threads)
+    frames = decode_frames(
+        path, info, plan.indices, size, timeout_s=timeout_s, threads=threads, decoder=decoder
+    )
     meta = {
         "fps": plan.fps,
         "frames_indices": plan.indices,

@@ -66,10 +66,9 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
     except subprocess.TimeoutExpired as e:
         raise MediaError("probe_timeout", f"ffprobe took longer than {timeout_s:.0f} s") from e
     if res.returncode != 0:
-        msg = res.stderr.decode(errors="replace").strip().splitlines()
-        if any("moov atom not found" in line for line in msg) and _looks_like_mp4(path):
-            raise MediaError("truncated", "mp4 index (moov atom) missing: file truncated or corrupt")
-        raise MediaError("not_video", f"ffprobe failed: {msg[-1] if msg else 'exit ' + str(res.returncode)}")
+        raise probe_failure(
+            res.stderr.decode(errors="replace").strip().splitlines(), path, f"ffprobe exit {res.returncode}"
+        )
     data = json.loads(res.stdout or b"{}")
     streams = [
         s
@@ -79,20 +78,54 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
     if not streams:
         raise MediaError("not_video", "no video stream")
     s = streams[0]
-    width, height = int(s.get("width") or 0), int(s.get("height") or 0)
-    if width <= 0 or height <= 0:
-        raise MediaError("bad_metadata", f"video stream has no size ({width}x{height})")
-    duration = data.get("format", {}).get("duration")
-    total, fps = int(s.get("nb_read_packets") or 0), _rate(s.get("avg_frame_rate"))
-    declared = float(s["duration"]) * fps if s.get("duration") not in (None, "N/A") else None
-    if declared is not None and total < TRUNCATED_FRACTION * declared - 2:
-        raise MediaError("truncated", f"{total} frames present, the header declares ~{declared:.0f}")
-    return VideoInfo(
+    return video_info(
         stream_index=int(s["index"]),
-        width=width,
-        height=height,
-        total_frames=total,
-        fps=fps,
-        duration=float(duration) if duration not in (None, "N/A") else None,
+        width=int(s.get("width") or 0),
+        height=int(s.get("height") or 0),
+        packets=int(s.get("nb_read_packets") or 0),
+        fps=_rate(s.get("avg_frame_rate")),
+        stream_duration=float(s["duration"]) if s.get("duration") not in (None, "N/A") else None,
+        duration=float(data["format"]["duration"])
+        if data.get("format", {}).get("duration") not in (None, "N/A")
+        else None,
         codec=str(s.get("codec_name", "")),
     )
+
+
+def video_info(
+    stream_index: int,
+    width: int,
+    height: int,
+    packets: int,
+    fps: float,
+    stream_duration: float | None,
+    duration: float | None,
+    codec: str,
+) -> VideoInfo:
+    """Check what a prober found (ffprobe here, libav in :mod:`cache_builder.decode`) → :class:`VideoInfo`.
+
+    ``packets`` is the video stream's packet count, ``fps`` its average frame rate, ``stream_duration``
+    its header duration (seconds) and ``duration`` the container's.
+    """
+    if width <= 0 or height <= 0:
+        raise MediaError("bad_metadata", f"video stream has no size ({width}x{height})")
+    declared = stream_duration * fps if stream_duration is not None else None
+    if declared is not None and packets < TRUNCATED_FRACTION * declared - 2:
+        raise MediaError("truncated", f"{packets} frames present, the header declares ~{declared:.0f}")
+    return VideoInfo(
+        stream_index=stream_index,
+        width=width,
+        height=height,
+        total_frames=packets,
+        fps=fps,
+        duration=duration,
+        codec=codec,
+    )
+
+
+def probe_failure(messages: list[str], path: str | Path, default: str) -> MediaError:
+    """The error for a file the prober could not open: a cut mp4 is ``truncated``, anything else
+    ``not_video``."""
+    if any("moov atom not found" in line for line in messages) and _looks_like_mp4(path):
+        return MediaError("truncated", "mp4 index (moov atom) missing: file truncated or corrupt")
+    return MediaError("not_video", f"cannot open as video: {messages[-1] if messages else default}")

@@ -10,9 +10,6 @@ from conftest import FAULTY, GOOD, cache_config, write_records
 
 from cache_builder import open_cache
 from cache_builder.build import build_local, plan_shards
-from cache_builder.decode import decode_frames
-from cache_builder.errors import MediaError
-from cache_builder.probe import VideoInfo
 from cache_builder.spec import VideoSpec
 
 
@@ -82,17 +79,6 @@ def test_too_short_for_the_spec(media_dir, tmp_path):
     assert _failures(out)["four.mp4"]["reason"] == "too_short"
 
 
-def test_hung_decode_is_killed(tmp_path):
-    fifo = tmp_path / "never_written.mp4"
-    os.mkfifo(fifo)  # ffmpeg blocks opening it forever
-    info = VideoInfo(
-        stream_index=0, width=64, height=48, total_frames=10, fps=10.0, duration=1.0, codec="h264"
-    )
-    with pytest.raises(MediaError) as err:
-        decode_frames(fifo, info, [0, 5], (56, 56), timeout_s=1.0)
-    assert err.value.reason == "decode_timeout"
-
-
 def test_plan_puts_identical_files_in_one_shard(media_dir, tmp_path):
     recs = write_records(tmp_path / "r.json", [*GOOD, "sub/same_as_h264.mp4"])
     tasks = plan_shards(cache_config(input=recs, video_root=media_dir, out=tmp_path / "c", num_shards=4))
@@ -100,3 +86,32 @@ def test_plan_puts_identical_files_in_one_shard(media_dir, tmp_path):
     together = [t["shard"] for t in tasks for _, p in t["items"] if p in ("h264.mp4", "sub/same_as_h264.mp4")]
     assert len(set(together)) == 1
     assert json.loads(json.dumps(tasks)) == tasks
+
+
+def test_parallel_videos_give_the_same_cache(media_dir, tmp_path):
+    """Several videos decoded at once (each with its own decoder process) store exactly what one at a
+    time stores; copies of one file in flight together are decoded once."""
+    from test_stage import entries
+
+    names = [*GOOD, "sub/same_as_h264.mp4", *FAULTY]
+    recs = write_records(tmp_path / "r.json", names, ["pic.png"])
+    summaries = {}
+    for parallel in (1, 4):
+        out = tmp_path / f"p{parallel}"
+        summaries[parallel] = build_local(
+            cache_config(input=recs, video_root=media_dir, out=out, fps=2, parallel_videos=parallel)
+        )
+    assert entries(tmp_path / "p1") == entries(tmp_path / "p4")
+    for field in ("stored", "skipped", "failed", "failures_by_reason"):
+        assert summaries[1][field] == summaries[4][field], field
+    assert summaries[4]["skipped"] == 1 and summaries[4]["failed"] == len(FAULTY)
+    assert _failures(tmp_path / "p1").keys() == _failures(tmp_path / "p4").keys()
+
+
+def test_parallel_videos_default_to_the_workers_share_of_cores(tmp_path):
+    from cache_builder.build import parallel_videos
+
+    cores = len(os.sched_getaffinity(0))
+    assert parallel_videos(cache_config(out=tmp_path)) == cores
+    assert parallel_videos(cache_config(out=tmp_path, num_workers=cores)) == 1
+    assert parallel_videos(cache_config(out=tmp_path, parallel_videos=3)) == 3

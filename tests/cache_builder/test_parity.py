@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cache_builder.decode import DECODERS
 from cache_builder.media import load_image, load_video
 from cache_builder.spec import ImageSpec, VideoSpec
 
@@ -25,6 +26,8 @@ CLIP_NAMES = [
     "audio_first.mp4",
     "bframes.mp4",
 ]
+#: (decoder, threads): every decoder, and libav's frame-threaded decoding with per-packet frame skipping
+DECODER_RUNS = [(name, 0) for name in DECODERS] + [("libav", 2)]
 SPECS = [
     {"fps": 2.0},
     {"num_frames": 4},
@@ -59,14 +62,15 @@ def test_video_frames_identical(media_dir, family, name):
             continue  # 0.4 s of a 4-frame clip holds too few frames for either implementation
         spec = VideoSpec(family=family, **kw)
         ref, meta, sample_fps = reference(media_dir / name, spec)
-        frames, ours = load_video(media_dir / name, spec)
-        assert ours["frames_indices"] == meta["frames_indices"], kw
-        assert ours["total_num_frames"] == meta["total_num_frames"]
-        assert ours["fps"] == meta["fps"]
-        assert ours["sample_fps"] == sample_fps
-        assert frames.dtype == np.uint8 and frames.shape == tuple(ref.shape), kw
-        delta = np.abs(frames.astype(np.int16) - ref.numpy().astype(np.int16)).max()
-        assert delta == 0, f"{name} {family} {kw}: max |Δ| = {delta}"
+        for decoder, threads in DECODER_RUNS:
+            frames, ours = load_video(media_dir / name, spec, decoder=decoder, threads=threads)
+            assert ours["frames_indices"] == meta["frames_indices"], kw
+            assert ours["total_num_frames"] == meta["total_num_frames"]
+            assert ours["fps"] == meta["fps"]
+            assert ours["sample_fps"] == sample_fps
+            assert frames.dtype == np.uint8 and frames.shape == tuple(ref.shape), (decoder, kw)
+            delta = np.abs(frames.astype(np.int16) - ref.numpy().astype(np.int16)).max()
+            assert delta == 0, f"{name} {family} {kw} {decoder} x{threads}: max |Δ| = {delta}"
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
