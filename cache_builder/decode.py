@@ -93,8 +93,20 @@ def _read_into(stream, buffer: np.ndarray | bytearray) -> bool:
 
 
 def select_expr(indices: list[int]) -> str:
-    """An ffmpeg ``select`` expression true on exactly ``indices`` (no commas, so no filter escaping)."""
-    return "+".join(f"not(n-{i})" for i in sorted(set(indices)))
+    """An ffmpeg ``select`` expression true on exactly ``indices`` (no commas, so no filter escaping).
+
+    The sum is nested as a balanced tree: ffmpeg's expression parser recurses once per ``+`` of a flat
+    chain and fails from 100 terms on (the filter then passes no frame at all), while qwen-vl-utils
+    samples up to 768 frames.
+    """
+
+    def tree(terms: list[str]) -> str:
+        if len(terms) == 1:
+            return terms[0]
+        half = len(terms) // 2
+        return f"({tree(terms[:half])}+{tree(terms[half:])})"
+
+    return tree([f"not(n-{i})" for i in sorted(set(indices))])
 
 
 def ffmpeg_command(path: str | Path, info: VideoInfo, indices: list[int], threads: int = 0) -> list[str]:

@@ -24,10 +24,12 @@ timestamps (missing or repeated), frames are numbered in output order with nothi
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import av
@@ -37,29 +39,106 @@ import numpy as np
 HEADER = struct.Struct("<cQ")
 
 
-def _display_numbers(path: str, stream_index: int) -> dict[int, int] | None:
-    """pts → display number (rank among the stream's packets), or None when timestamps cannot number
-    the frames. A demux pass without decoding; packets are not kept (a long video's would fill memory)."""
-    with av.open(path) as container:
-        stamps = [
-            p.pts for p in container.demux(container.streams[stream_index]) if p.size or p.pts is not None
-        ]
-    if any(s is None for s in stamps) or len(set(stamps)) != len(stamps):
+#: codec → (NAL unit types that start a coded video sequence afresh, NAL type from the header's first byte):
+#: H.264 IDR; HEVC IDR_W_RADL and IDR_N_LP. Decoding that starts at one gives every later frame exactly.
+IDR_NALS = {
+    "h264": ({5}, lambda byte: byte & 0x1F),
+    "hevc": ({19, 20}, lambda byte: (byte >> 1) & 0x3F),
+}
+
+
+def _nal_length_size(codec: str, extradata: bytes | None) -> int | None:
+    """Bytes of the length prefix of each NAL unit in an avcC/hvcC stream (MP4, MKV); None otherwise."""
+    if codec not in IDR_NALS or not extradata or extradata[0] != 1:  # Annex B, or not H.264/HEVC
         return None
-    return {s: i for i, s in enumerate(sorted(stamps))}
+    at = 4 if codec == "h264" else 21
+    return (extradata[at] & 3) + 1 if len(extradata) > at else None
+
+
+def _is_idr(data: bytes, length_size: int, codec: str) -> bool:
+    types, nal_type = IDR_NALS[codec]
+    pos = 0
+    while pos + length_size < len(data):
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        pos += length_size
+        if size <= 0 or pos + size > len(data):
+            return False
+        if nal_type(data[pos]) in types:
+            return True
+        pos += size
+    return False
+
+
+@dataclass
+class StreamIndex:
+    """What one demux pass (no decoding) tells about a video stream. Packets are not kept: a long
+    video's would fill memory."""
+
+    number: dict[int, int] | None
+    """pts → display number (rank among the stream's packets); None when timestamps cannot number the
+    frames (missing or repeated)."""
+    order: list[int]
+    """Display number of the packet at each decode position (empty when ``number`` is None)."""
+    restarts: list[int]
+    """Decode positions of IDR packets (H.264/HEVC in MP4/MKV; empty otherwise)."""
+
+
+def index_stream(path: str, stream_index: int) -> StreamIndex:
+    with av.open(path) as container:
+        stream = container.streams[stream_index]
+        codec = stream.codec_context.codec.canonical_name
+        length_size = _nal_length_size(codec, stream.codec_context.extradata)
+        stamps, restarts = [], []
+        for packet in container.demux(stream):
+            if not packet.size and packet.pts is None:
+                continue  # the demuxer's end-of-stream marker
+            if length_size and packet.is_keyframe and _is_idr(bytes(packet), length_size, codec):
+                restarts.append(len(stamps))
+            stamps.append(packet.pts)
+    if any(s is None for s in stamps) or len(set(stamps)) != len(stamps):
+        return StreamIndex(None, [], [])
+    number = {s: i for i, s in enumerate(sorted(stamps))}
+    return StreamIndex(number, [number[s] for s in stamps], restarts)
+
+
+def packets_to_decode(index: StreamIndex, wanted: set[int]) -> list[bool] | None:
+    """Per decode position, whether the packet must reach the decoder; None: all of them.
+
+    Between two IDRs only the packets from the first one up to the last selected frame's packet matter
+    (a frame only references packets before it in decode order, and none across an IDR); a stretch
+    without selected frames is not decoded at all. Sparse sampling of a long video skips most of it.
+    """
+    if index.number is None or not index.restarts:
+        return None
+    starts = sorted({0, *index.restarts})
+    send = [False] * len(index.order)
+    selected = [pos for pos, n in enumerate(index.order) if n in wanted]
+    for begin, end in zip(starts, [*starts[1:], len(index.order)], strict=True):
+        lo, hi = bisect.bisect_left(selected, begin), bisect.bisect_left(selected, end)
+        if hi > lo:
+            send[begin : selected[hi - 1] + 1] = [True] * (selected[hi - 1] + 1 - begin)
+    return send
 
 
 def selected_frames(
-    path: str, stream_index: int, indices: list[int], threads: int = 1, stats: dict[str, int] | None = None
+    path: str,
+    stream_index: int,
+    indices: list[int],
+    threads: int = 1,
+    stats: dict[str, int] | None = None,
+    skip_gops: bool = True,
 ) -> Iterator[np.ndarray]:
     """Yield the frames ``indices`` (sorted, distinct) of stream ``stream_index`` as uint8 (H, W, 3).
 
-    ``stats``, when given, receives ``packets`` (sent to the decoder) and ``decoded`` (frames it returned).
+    ``stats``, when given, receives ``packets`` (sent to the decoder) and ``decoded`` (frames it
+    returned). ``skip_gops=False`` sends every packet up to the last selected frame (for tests).
     """
     stats = {} if stats is None else stats
     stats.update(packets=0, decoded=0)
     wanted = set(indices)
-    number = _display_numbers(path, stream_index)
+    index = index_stream(path, stream_index)
+    number = index.number
+    send = packets_to_decode(index, wanted) if skip_gops else None
     with av.open(path) as container:
         stream = container.streams[stream_index]
         ctx = stream.codec_context
@@ -77,9 +156,18 @@ def selected_frames(
                     wanted.discard(n)
                     yield frame.to_ndarray(format="rgb24")
 
+        position, skipping = -1, False
         for packet in container.demux(stream):
             if not packet.size and packet.pts is None:
                 continue  # the demuxer's end-of-stream marker: flushed below
+            position += 1
+            if send is not None and not send[position]:
+                if not skipping:  # drain what the decoder holds back, then forget the stream
+                    yield from emit(ctx.decode(None))
+                    ctx.flush_buffers()
+                    skipping = True
+                continue
+            skipping = False
             stats["packets"] += 1
             if number is not None:
                 ctx.skip_frame = "DEFAULT" if number[packet.pts] in wanted else "NONREF"

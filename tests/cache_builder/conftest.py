@@ -79,6 +79,14 @@ EXTRA_CLIPS = {
                         "-pix_fmt", "yuv420p", "-c:a", "aac"],
     "bframes.mp4": ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=2", "-c:v", "libx264", "-bf", "3",
                     "-g", "12", "-pix_fmt", "yuv420p"],
+    # an IDR every 20 frames: sparse sampling leaves whole GOPs undecoded
+    "gops.mp4": ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=6", "-c:v", "libx264", "-bf", "2",
+                 "-g", "20", "-keyint_min", "20", "-sc_threshold", "0", "-pix_fmt", "yuv420p"],
+    # HEVC, closed GOPs (IDR) and open GOPs (CRA keyframes, which are not restart points)
+    "hevc.mp4": ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=4", "-c:v", "libx265",
+                 "-x265-params", "keyint=20:min-keyint=20:open-gop=0:log-level=error", "-pix_fmt", "yuv420p"],
+    "hevc_open.mp4": ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=4", "-c:v", "libx265",
+                      "-x265-params", "keyint=20:min-keyint=20:open-gop=1:log-level=error", "-pix_fmt", "yuv420p"],
 }  # fmt: skip
 
 
