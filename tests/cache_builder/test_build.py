@@ -108,10 +108,10 @@ def test_parallel_videos_give_the_same_cache(media_dir, tmp_path):
     assert _failures(tmp_path / "p1").keys() == _failures(tmp_path / "p4").keys()
 
 
-def test_parallel_videos_default_to_the_workers_share_of_cores(tmp_path):
+def test_parallel_videos_default_to_the_workers_share_of_cores_plus_one(tmp_path):
     from cache_builder.build import parallel_videos
 
     cores = len(os.sched_getaffinity(0))
-    assert parallel_videos(cache_config(out=tmp_path)) == cores
-    assert parallel_videos(cache_config(out=tmp_path, num_workers=cores)) == 1
+    assert parallel_videos(cache_config(out=tmp_path)) == cores + 1
+    assert parallel_videos(cache_config(out=tmp_path, num_workers=cores)) == 2
     assert parallel_videos(cache_config(out=tmp_path, parallel_videos=3)) == 3

@@ -54,3 +54,32 @@ def test_resizing_still_goes_through_hf():
     frames = np.random.RandomState(0).randint(0, 256, (4, 3, 50, 70), dtype=np.uint8)
     out = processor.video_processor(videos=[torch.from_numpy(frames)], do_resize=True, return_tensors="pt")
     assert out["pixel_values_videos"].shape[0] == int(out["video_grid_thw"].prod())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(4, 3, 2, 16, 2, 24), (6, 3, 8, 64, 2, 300), (1, 6, 8, 64, 2, 300)])
+def test_parallel_copy_equals_a_plain_copy(threads, shape):
+    from cache_builder.fast_processing import parallel_copy
+
+    base = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    view = base.transpose(0, 3, 1, 4, 2, 5)
+    np.testing.assert_array_equal(parallel_copy(view, threads), np.ascontiguousarray(view))
+
+
+def test_parallel_copy_works_in_a_forked_child():
+    import multiprocessing as mp
+
+    from cache_builder.fast_processing import parallel_copy
+
+    view = np.arange(8 << 20, dtype=np.uint8).reshape(4, 2 << 20).T
+    parallel_copy(view, 2)  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_copy_sum, (view.shape,)) == int(np.ascontiguousarray(view).sum(dtype=np.int64))
+
+
+def _copy_sum(shape):
+    from cache_builder.fast_processing import parallel_copy
+
+    view = np.arange(8 << 20, dtype=np.uint8).reshape(shape[::-1]).T
+    return int(parallel_copy(view, 2).sum(dtype=np.int64))
