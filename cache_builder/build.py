@@ -161,7 +161,7 @@ class ShardWork:
         cfg = self.cfg
         spec = cfg.video_spec() if item.kind == "video" else cfg.image_spec()
         path = resolve(item.path, cfg.video_root)
-        key = None
+        key, claimed = None, False
         try:
             if not path.is_file():
                 raise MediaError("missing", f"file not found: {path}")
@@ -171,7 +171,8 @@ class ShardWork:
             content = self.known.content_of(item.path, size, mtime_ns) or content_hash(path)
             source = {"path": item.path, "size": size, "mtime_ns": mtime_ns, "content": content}
             key = entry_key(content, spec.hash())
-            if not self._claim(key):
+            claimed = self._claim(key)
+            if not claimed:
                 with self.lock:
                     self.sources[item.path] = source
                     self.stats.skipped += 1
@@ -190,7 +191,7 @@ class ShardWork:
             with self.lock:
                 self.stats.failed += 1
                 self.stats.failures.append(failure)
-            if key is not None and key in self.inflight:
+            if claimed:  # let a thread waiting for the same content try it
                 self._release(key, stored=False)
             logger.warning("%s %s: %s (%s)", item.kind, item.path, reason, e)
             return None

@@ -192,8 +192,11 @@ class LibavServer:
         return self.proc.poll() is None
 
     def request(self, req: dict) -> None:
-        self.proc.stdin.write(json.dumps(req).encode() + b"\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(json.dumps(req).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError as e:  # it died while idle (killed from outside, out of memory)
+            raise MediaError("decode_failed", f"libav decoder exited: {_last_line(self.err, str(e))}") from e
 
     def message(self, frame: np.ndarray | None = None) -> tuple[bytes, bytes | np.ndarray]:
         """The next reply: ``F`` read straight into ``frame`` (when its size matches), else bytes."""

@@ -116,8 +116,11 @@ def ensure_venv() -> None:
     _run([*pip, "uninstall", "-y", *REMOVE_AFTER_INSTALL], stderr=subprocess.DEVNULL)
     site = _site_packages()
     # Active in every interpreter of the venv; a no-op unless torchvision's compiled ops fail to load.
+    # Silent where vrl is not importable (pip's own subprocesses while this project is reinstalled:
+    # a bare import there printed a traceback per process).
     (site / "_vrl_torchvision_shim.pth").write_text(
-        "import vrl.compat.torchvision_shim as _vrl_tv; _vrl_tv.install()\n"
+        'import sys; exec("try:\\n import vrl.compat.torchvision_shim as m\\nexcept ImportError:\\n m = None\\n'
+        'if m: m.install()")\n'
     )
     STAMP.write_text(want)
 

@@ -208,3 +208,17 @@ def test_hundreds_of_selected_frames(media_dir):
     for decoder in DECODERS:
         frames = decode_frames(path, info, indices, (info.height, info.width), decoder=decoder)
         np.testing.assert_array_equal(frames, np.stack(plain), err_msg=decoder)
+
+
+def test_an_idle_server_that_died_is_not_reused(media_dir):
+    info = probe(media_dir / "h264.mp4")
+    size = (info.height, info.width)
+    first = decode_frames(media_dir / "h264.mp4", info, [0, 7], size)
+    dead = SERVERS.idle[-1]
+    dead.kill()
+    dead.proc.wait()
+    np.testing.assert_array_equal(decode_frames(media_dir / "h264.mp4", info, [0, 7], size), first)
+    assert dead not in SERVERS.idle
+    with pytest.raises(MediaError) as err:  # a request to a dead process is a decoder failure
+        dead.request({"op": "probe", "path": "x"})
+    assert err.value.reason == "decode_failed"
