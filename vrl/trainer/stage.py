@@ -30,14 +30,20 @@ def _toy_files(cfg: Config) -> tuple[list[str], list[str], Path]:
     return [str(root / "train.jsonl")], [str(root / "val.jsonl")], root
 
 
-def _toy_cache(cfg: Config, root: Path, family: str) -> list[str]:
-    """A cache of the toy suite under this run's spec (built once; a rebuild skips finished entries)."""
+def _toy_cache(cfg: Config, root: Path, family: str, build: bool = True) -> list[str]:
+    """A cache of the toy suite under this run's spec (built once; a rebuild skips finished entries).
+
+    ``build=False`` only names it: the other ranks use what rank 0 built (one build per cache folder;
+    concurrent no-op builds of every rank rewrote its shard and index at once and hung a 4-rank job).
+    """
     from cache_builder.build import build_local
     from cache_builder.config import CacheConfig
     from vrl.data.media import specs_for
 
     video_spec, image_spec = specs_for(cfg.data, family)
     out = vrl_home() / "cache" / f"{root.name}-{video_spec.hash()[:8]}-{image_spec.hash()[:8]}"
+    if not build:
+        return [str(out)]
     out.mkdir(parents=True, exist_ok=True)
     records = out.parent / f"{out.name}.records.jsonl"
     if not records.exists():
@@ -80,7 +86,7 @@ def prepare_data(cfg: Config, dist_ctx: Any, family: str) -> tuple[list[dict], l
         if not dist_ctx.is_main:
             train_files, val_files, root = _toy_files(cfg)
             if cfg.data.video_source != "decode" and not cache_dirs:
-                cache_dirs = _toy_cache(cfg, root, family)
+                cache_dirs = _toy_cache(cfg, root, family, build=False)
     train = load_files(train_files, cfg.data.media_root, cfg.data.problem_types)
     val = load_files(val_files, cfg.data.media_root, cfg.data.problem_types) if val_files else []
     if cfg.data.max_train_records:
