@@ -297,18 +297,24 @@ class LibavJob:
             self.server.proc.wait()
 
 
+def _watchdog(timeout_s: float, kill: Callable[[], None]) -> tuple[threading.Timer, threading.Event]:
+    """A started timer that calls ``kill`` after ``timeout_s`` and sets the returned event first."""
+    timed_out = threading.Event()
+
+    def _fire() -> None:
+        timed_out.set()
+        kill()
+
+    watchdog = threading.Timer(timeout_s, _fire)
+    watchdog.daemon = True
+    watchdog.start()
+    return watchdog, timed_out
+
+
 def libav_probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
     """:func:`cache_builder.probe.probe`'s answer, from a libav server instead of an ffprobe process."""
     server = SERVERS.acquire()
-    timed_out = threading.Event()
-
-    def _kill() -> None:
-        timed_out.set()
-        server.kill()
-
-    watchdog = threading.Timer(timeout_s, _kill)
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog, timed_out = _watchdog(timeout_s, server.kill)
     try:
         server.request({"op": "probe", "path": str(path)})
         tag, body = server.message()
@@ -371,15 +377,7 @@ def decode_frames(
     slot = {frame: i for i, frame in enumerate(unique)}
     out = np.empty((len(unique), 3, *size), dtype=np.uint8)
     job = make_job(path, info, unique, threads)
-    timed_out = threading.Event()
-
-    def _kill() -> None:
-        timed_out.set()
-        job.kill()
-
-    watchdog = threading.Timer(timeout_s, _kill)
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog, timed_out = _watchdog(timeout_s, job.kill)
     frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
     failure: list[BaseException] = []
     reader = threading.Thread(target=_pump, args=(job, frames, failure), daemon=True)

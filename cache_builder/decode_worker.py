@@ -188,7 +188,7 @@ def _decode(req: dict[str, Any], out: BinaryIO) -> None:
         for frame in selected_frames(req["path"], req["stream"], req["indices"], req["threads"], stats):
             send(out, b"F", memoryview(np.ascontiguousarray(frame)).cast("B"))
         error = None
-    except Exception as e:  # a bad file (libav, numpy or I/O error) must not stop the server: report it
+    except (av.FFmpegError, OSError, ValueError) as e:  # a bad file must not stop the server: report it
         error = f"{type(e).__name__}: {e}"
     send(out, b"E", json.dumps({"error": error, **stats}).encode())
 
@@ -200,7 +200,7 @@ def probe(path: str) -> dict[str, Any]:
     av.logging.set_level(av.logging.ERROR)  # the exception then carries libav's last message
     try:
         container = av.open(path)
-    except Exception as e:
+    except (av.FFmpegError, OSError, ValueError) as e:
         return {"error": f"{type(e).__name__}: {e}"}
     finally:
         av.logging.set_level(None)
@@ -234,7 +234,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         elif req["op"] == "probe":
             try:
                 info = probe(req["path"])
-            except Exception as e:  # e.g. a demux error past the header
+            except (av.FFmpegError, OSError, ValueError) as e:  # e.g. a demux error past the header
                 info = {"error": f"{type(e).__name__}: {e}"}
             send(out, b"J", json.dumps(info).encode())
         else:
