@@ -1,4 +1,6 @@
-"""Metric sinks. Each receives ``log(metrics: dict[str, float], step: int)``; rank 0 only."""
+"""Metric sinks. Each receives ``log(metrics: dict[str, float], step: int)``; rank 0 only.
+
+The W&B sink lives in :mod:`vrl.metrics.wandb_sink` (optional dependency)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vrl.log import get_logger, global_rank
 
@@ -92,8 +94,25 @@ class MetricLogger:
         for sink in self.sinks:
             sink.close()
 
+    def add(self, sink: MetricSink) -> None:
+        """Append a sink built by the caller (kept on rank 0 only, like the named ones)."""
+        if self.enabled:
+            self.sinks.append(sink)
 
-SINKS = {"stdout": StdoutSink, "jsonl": JsonlSink, "tensorboard": TensorBoardSink}
+
+# Sink names for trainer.metrics; `wandb` is optional (vrl.metrics.wandb_sink imports it when built).
+SINKS = ("stdout", "jsonl", "tensorboard", "wandb")
+
+
+def check_sink_names(names: Sequence[str]) -> None:
+    """Raise ``ValueError`` for an unknown sink name, or for ``wandb`` when the package is missing."""
+    for name in names:
+        if name not in SINKS:
+            raise ValueError(f"Unknown metric sink '{name}'. Known sinks: {', '.join(SINKS)}.")
+    if "wandb" in names:
+        from vrl.metrics.wandb_sink import check_wandb_installed
+
+        check_wandb_installed()
 
 
 def build_metric_logger(
@@ -101,20 +120,24 @@ def build_metric_logger(
     out_dir: str | Path,
     stdout_keys: Sequence[str] | None = None,
     rank: int | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    project: str = "vrl",
 ) -> MetricLogger:
-    """Sinks by name (``stdout``, ``jsonl`` → ``metrics.jsonl``, ``tensorboard`` → ``tb/``)."""
+    """Sinks by name (``stdout``, ``jsonl`` → ``metrics.jsonl``, ``tensorboard`` → ``tb/``, ``wandb`` →
+    a W&B run in ``project`` named after ``out_dir`` with ``run_config`` as its config)."""
+    check_sink_names(names)
     out = Path(out_dir)
     sinks: list[MetricSink] = []
-    enabled = (global_rank() if rank is None else rank) == 0
-    for name in names:
-        if name not in SINKS:
-            raise ValueError(f"Unknown metric sink '{name}'. Known sinks: {', '.join(SINKS)}.")
-        if not enabled:
-            continue
-        if name == "stdout":
-            sinks.append(StdoutSink(stdout_keys))
-        elif name == "jsonl":
-            sinks.append(JsonlSink(out / "metrics.jsonl"))
-        else:
-            sinks.append(TensorBoardSink(out / "tb"))
+    if (global_rank() if rank is None else rank) == 0:
+        for name in names:
+            if name == "stdout":
+                sinks.append(StdoutSink(stdout_keys))
+            elif name == "jsonl":
+                sinks.append(JsonlSink(out / "metrics.jsonl"))
+            elif name == "tensorboard":
+                sinks.append(TensorBoardSink(out / "tb"))
+            else:
+                from vrl.metrics.wandb_sink import WandbSink
+
+                sinks.append(WandbSink(out, project=project, config=run_config))
     return MetricLogger(sinks, rank=rank)

@@ -9,6 +9,7 @@ from vrl.algorithms.config import AlgorithmConfig
 from vrl.data.config import DataConfig
 from vrl.engines.config import EngineConfig
 from vrl.launch.config import LaunchConfig
+from vrl.metrics import check_sink_names
 from vrl.rewards import RewardConfig
 from vrl.rollout.config import RolloutConfig
 from vrl.toy.spec import ToyConfig
@@ -37,7 +38,9 @@ class ScheduleConfig:
     val_before: bool = True
     """Validate before the first step (the 'before' number of the report)."""
     metrics: list[str] = field(default_factory=lambda: ["stdout", "jsonl", "tensorboard"])
-    """Metric sinks: stdout (one line per step), jsonl (metrics.jsonl), tensorboard (tb/)."""
+    """Metric sinks: stdout (one line per step), jsonl (metrics.jsonl), tensorboard (tb/), wandb (optional package)."""
+    wandb_project: str = "vrl"
+    """W&B project when metrics names wandb (account, entity, offline mode: WANDB_API_KEY, WANDB_ENTITY, WANDB_MODE)."""
     export_final: bool = True
     """Export the final policy as a Hugging Face checkpoint in <run>/final/."""
 
@@ -46,6 +49,7 @@ class ScheduleConfig:
             raise ValueError("trainer.total_steps must be >= 0")
         if self.rollout_batch_size < 1:
             raise ValueError("trainer.rollout_batch_size must be >= 1")
+        check_sink_names(self.metrics)
 
 
 @dataclass

@@ -35,5 +35,7 @@ def test_other_ranks_log_nothing(tmp_path):
 
 
 def test_unknown_sink_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match="Known sinks: stdout, jsonl, tensorboard"):
-        build_metric_logger(["wandb"], tmp_path, rank=0)
+    with pytest.raises(
+        ValueError, match=r"Unknown metric sink 'mlflow'\. Known sinks: stdout, jsonl, tensorboard, wandb\."
+    ):
+        build_metric_logger(["mlflow"], tmp_path, rank=0)
