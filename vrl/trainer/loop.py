@@ -19,6 +19,7 @@ import torch
 
 from vrl import device
 from vrl.batch import Prompt, Trajectory
+from vrl.config import to_dict
 from vrl.data.media import MediaSource, specs_for
 from vrl.data.processing import PromptBuilder
 from vrl.data.sampler import PromptSampler
@@ -33,6 +34,7 @@ from vrl.trainer import report
 from vrl.trainer.collect import collect
 from vrl.trainer.components import build_engine, build_rollout, needs_old_logprobs, num_updates
 from vrl.trainer.config import Config
+from vrl.trainer.run_report import RunReport
 from vrl.trainer.scoring import response_metrics, reward_metrics
 from vrl.trainer.update import assign_advantages, optimize
 from vrl.trainer.validation import validate
@@ -314,9 +316,12 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg.trainer
         resumed = self.resume()
+        run_config = to_dict(self.cfg)
         metric_logger = build_metric_logger(
-            cfg.metrics, self.run_dir, stdout_keys=STDOUT_KEYS, rank=self.dist.rank
+            cfg.metrics, self.run_dir, STDOUT_KEYS, self.dist.rank, run_config, cfg.wandb_project
         )
+        if metric_logger.enabled:  # report.md after each validation and at the end
+            metric_logger.add(RunReport(self.run_dir, run_config, self.dist.world_size))
         if not resumed and cfg.val_before:
             self.val_before = self.run_validation("before")
             if self.val_before:

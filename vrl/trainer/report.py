@@ -1,4 +1,6 @@
-"""End-of-run artefacts: reward-curve PNG, validation table (before vs after), summary JSON."""
+"""End-of-run artefacts: reward-curve PNG, validation table (before vs after), summary JSON.
+
+The run report (``report.md``) that combines them is :mod:`vrl.trainer.run_report`."""
 
 from __future__ import annotations
 
@@ -56,12 +58,16 @@ def reward_curve(metrics: list[dict[str, Any]], out: Path, title: str = "") -> P
     return out
 
 
-def validation_table(before: dict[str, float] | None, after: dict[str, float]) -> str:
-    """Markdown: each validation metric before and after training."""
-    keys = sorted(k for k in after if k.startswith("val/") and k != "val/num_records")
-    lines = ["| metric | before | after |", "|---|---|---|"]
+def validation_table(
+    before: dict[str, float] | None, after: dict[str, float] | None, after_label: str = "after"
+) -> str:
+    """Markdown: each validation metric before and after training (``–`` where a side is missing)."""
+    ref = after or before or {}
+    keys = sorted(k for k in ref if k.startswith("val/") and k != "val/num_records")
+    lines = [f"| metric | before | {after_label} |", "|---|---|---|"]
     for k in keys:
         b = f"{before[k]:.3f}" if before and k in before else "–"
-        lines.append(f"| {k[4:]} | {b} | {after[k]:.3f} |")
-    lines.append(f"\n{int(after.get('val/num_records', 0))} held-out records.")
+        a = f"{after[k]:.3f}" if after and k in after else "–"
+        lines.append(f"| {k[4:]} | {b} | {a} |")
+    lines.append(f"\n{int(ref.get('val/num_records', 0))} held-out records.")
     return "\n".join(lines) + "\n"
