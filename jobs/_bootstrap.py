@@ -262,7 +262,7 @@ def ensure_venv(steps: Steps) -> None:
     pip = [str(_venv_python()), "-m", "pip", "--disable-pip-version-check", "--no-input"]
     with steps.step("packages", f"{_num_pins(LOCK)} pinned in {LOCK.relative_to(ROOT)} (~2-3 min)"):
         steps.run([*pip, "install", "--no-deps", "-r", str(LOCK)])
-    with steps.step("project", f"{ROOT.name} (editable)"):
+    with steps.step("project", f"vrl, editable from {ROOT}"):
         steps.run([*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT)])
     with steps.step("tidy", f"remove {', '.join(REMOVE_AFTER_INSTALL)}; torchvision shim"):
         steps.run([*pip, "uninstall", "-y", *REMOVE_AFTER_INSTALL])
