@@ -1,19 +1,38 @@
 """Running untrusted Python against ground-truth tests, never in the caller's process.
 
-Each call starts a fresh ``python -I -S`` (isolated mode, no site-packages: standard library only) with:
-- an empty environment and a temporary working directory (deleted afterwards);
-- ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_NPROC`` set by the runner
-  before any untrusted code runs; as root it then drops to ``nobody`` (so ``RLIMIT_NPROC`` bites and files
-  outside its directory are not writable), using the first interpreter whose standard library ``nobody``
-  can read (this one, else the system ``python3``); with none, it stays root (logged);
-- an audit hook refusing sockets, subprocesses, fork/exec/spawn, kill, ctypes, raising limits, and
-  file writes/removals outside its working directory (the only guard left when it runs as root);
-- isolation ``namespace`` (the default where it works): ``unshare --net --pid --mount-proc --fork
-  --kill-child`` (as root) or with ``--user --map-root-user`` (unprivileged user namespaces): no network
-  interface but a down loopback, its own PID space, everything in it killed when the sandbox ends;
-  isolation ``rlimits`` (the fallback, logged once): limits and the audit hook only, no OS-level network
-  isolation, and a process that calls ``setsid`` could outlive the wall-clock kill;
+Each call starts a fresh ``python -I -S -B`` (isolated mode, no site-packages: standard library only) with
+an empty environment, a temporary working folder, and:
+
+- ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE`` (``file_mb``), ``RLIMIT_NOFILE``, ``RLIMIT_NPROC`` set by
+  the runner before any untrusted code runs; as root it then drops to ``nobody`` (so ``RLIMIT_NPROC``
+  bites), using the first interpreter whose standard library ``nobody`` can read (this one, else the
+  system ``python3``); with none, it stays root (logged);
+- an audit hook refusing sockets, subprocesses, fork/exec/spawn, kill, ctypes, raising limits, heap
+  introspection (``gc.get_objects``), and any filesystem change outside the working folder (the path
+  policy of :func:`vrl.rewards.sandbox_runner._audit_hook`: paths resolved against the current folder or
+  the call's ``dir_fd``, ``chdir`` kept inside, no directory descriptor outside, ``mkfifo``/``mknod``
+  audited);
 - a wall-clock limit: the whole process group is killed with ``SIGKILL``.
+
+Isolation (``SandboxLimits.isolation``; ``auto`` takes ``namespace`` wherever it works, else ``rlimits``
+with a warning; each is probed once per process):
+
+- ``namespace``: ``unshare --mount --net --pid --mount-proc --fork --kill-child``, as root directly, else
+  inside an unprivileged user namespace (``--user --map-root-user``). Before the code runs, the runner
+  mounts a tmpfs of ``disk_mb`` (at most 1024 entries) over its working folder, remounts every other
+  mount read-only, gives up the power to undo that (root becomes ``nobody``; a user-namespace root enters
+  a nested user namespace with no mapping) and checks that ``/`` can no longer be remounted writable; any
+  failed step refuses to run the code. The kernel then guarantees, whatever the code does (ctypes
+  included): the private tmpfs is the only writable place, it holds at most ``disk_mb`` (``file_mb`` per
+  file), it is never visible outside and vanishes with the sandbox; no network (only a down loopback);
+  its own PID space, everything in it killed at the end.
+- ``rlimits``: the same limits and audit hook without namespaces; the working folder is a host folder
+  (deleted afterwards). Files outside it are guarded by the audit hook's path policy only, and the
+  bytes by ``file_mb`` per file with at most ``disk_mb // file_mb`` files or folders created. This stops
+  ordinary and naive escapes (``chdir`` then a relative ``open``/``rename``, ``os.open`` with
+  ``dir_fd``, ``mkfifo``, writing hundreds of MB) but is not a security boundary: Python code can get
+  around an audit hook (e.g. a fresh ``posix`` module from ``_imp``, frame introspection), there is no
+  OS-level network isolation, and a process that calls ``setsid`` could outlive the wall-clock kill.
 
 Tests are either assert-style strings (``"assert f(2) == 4"``, executed after the solution in its
 namespace) or stdin/stdout pairs ``{"input": "...", "output": "..."}`` (the solution runs as a program;
@@ -43,9 +62,11 @@ from vrl.log import get_logger
 
 logger = get_logger(__name__)
 
+ISOLATIONS = ("auto", "namespace", "rlimits")
 _RUNNER = (Path(__file__).with_name("sandbox_runner.py")).read_text()
 _MAX_REPORT_BYTES = 4 * 1024 * 1024
 _OUTPUT_CHARS = 65536
+_MIB = 1024 * 1024
 _NOBODY = 65534
 _probe_lock = threading.Lock()
 _probed: dict[str, _Setup] = {}
@@ -61,13 +82,24 @@ class SandboxLimits:
     """RLIMIT_AS in MiB."""
     max_processes: int = 16
     """RLIMIT_NPROC of the sandbox user."""
-    file_mb: int = 16
-    """RLIMIT_FSIZE in MiB."""
+    file_mb: int = 4
+    """RLIMIT_FSIZE in MiB: the largest file the code may write."""
+    disk_mb: int = 64
+    """All the code may write, in MiB: its tmpfs size (namespace); rlimits: disk_mb // file_mb new files."""
     isolation: str = "auto"
     """auto, namespace or rlimits (see the module docstring)."""
 
+    def validate(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"Unknown sandbox isolation {self.isolation!r}; known: {', '.join(ISOLATIONS)}.")
+        if self.file_mb < 1 or self.disk_mb < self.file_mb:
+            raise ValueError(
+                f"The sandbox needs 1 <= file_mb <= disk_mb, got file_mb={self.file_mb}, disk_mb={self.disk_mb}."
+            )
+
 
 _PROBE = SandboxLimits(wall_s=30.0, cpu_s=10, memory_mb=512)
+_PROBE_CODE = "import math, heapq, json, re, collections, itertools"
 
 
 @dataclass(frozen=True)
@@ -88,25 +120,49 @@ class SandboxResult:
         return self.passed / self.total if self.total else 0.0
 
 
-def _namespace_prefix() -> list[str] | None:
-    """An ``unshare`` command line that works here, or None."""
-    unshare = shutil.which("unshare")
-    if not unshare:
-        return None
-    base = ["--net", "--pid", "--mount-proc", "--fork", "--kill-child"]
-    variants = [[unshare, *base], [unshare, "--user", "--map-root-user", *base]]
-    if os.geteuid() != 0:
-        variants.reverse()
-    for cmd in variants:
-        try:
-            probe = subprocess.run(
-                [*cmd, "--", "/bin/true"], env={}, capture_output=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if probe.returncode == 0:
-            return [*cmd, "--"]
-    return None
+@dataclass(frozen=True)
+class _Setup:
+    prefix: tuple[str, ...]
+    """unshare command line (empty: no namespaces, isolation rlimits)."""
+    python: str
+    """Interpreter running the sandbox."""
+    drop_privileges: bool
+    """Root drops to nobody inside the sandbox."""
+
+    @property
+    def isolation(self) -> str:
+        return "namespace" if self.prefix else "rlimits"
+
+
+class SandboxSetupError(RuntimeError):
+    """The sandbox could not isolate itself, so no code ran (an environment problem, never the code's)."""
+
+
+def _namespace_prefixes() -> list[tuple[str, tuple[str, ...]]]:
+    """(variant, ``unshare`` command line) to try here: as root, first without a user namespace.
+
+    The runner makes every mount of the new mount namespace private before it mounts anything, so its
+    tmpfs and read-only remounts never reach the host; it refuses to start in this process's namespace.
+    """
+    unshare = shutil.which("unshare") or next(
+        (p for p in ("/usr/bin/unshare", "/bin/unshare") if os.access(p, os.X_OK)), None
+    )
+    if unshare is None:
+        return []
+    base = ("--mount", "--net", "--pid", "--mount-proc", "--fork", "--kill-child")
+    variants = [
+        ("root", (unshare, *base, "--")),
+        ("user namespace", (unshare, "--user", "--map-root-user", *base, "--")),
+    ]
+    return variants if os.geteuid() == 0 else variants[1:]
+
+
+def _mount_namespace() -> str:
+    """This process's mount namespace (``mnt:[id]``): the runner refuses to remount anything inside it."""
+    try:
+        return os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return "unknown"
 
 
 def _interpreters() -> list[str]:
@@ -115,59 +171,81 @@ def _interpreters() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-@dataclass(frozen=True)
-class _Setup:
-    prefix: tuple[str, ...]
-    """unshare command line (empty: no namespaces)."""
-    python: str
-    """Interpreter running the sandbox."""
-    drop_privileges: bool
-    """Root drops to nobody inside the sandbox."""
+def _candidates(prefix: tuple[str, ...]) -> list[_Setup]:
+    """Setups to probe in order: as root, each interpreter dropping to nobody, then staying root."""
+    if os.geteuid() != 0:
+        return [_Setup(prefix, sys.executable, False)]
+    return [_Setup(prefix, python, True) for python in _interpreters()] + [
+        _Setup(prefix, sys.executable, False)
+    ]
+
+
+def _probe(setup: _Setup) -> str | None:
+    """Why ``setup`` cannot run a trivial program, or None when it can."""
+    try:
+        result = _run(setup, _PROBE_CODE, ["pass"], _PROBE)
+    except SandboxSetupError as e:
+        return str(e)
+    if result.passed != 1:
+        return "the probe program failed" + (" (timed out)" if result.timed_out else "")
+    return None
+
+
+def _choose(isolation: str) -> _Setup:
+    problems: list[str] = []
+    if isolation != "rlimits":
+        for variant, prefix in _namespace_prefixes():
+            for setup in _candidates(prefix):
+                problem = _probe(setup)
+                if problem is None:
+                    return _chosen(setup, variant)
+                problems.append(f"{variant} with {setup.python}: {problem}")
+        reason = "; ".join(problems) or "no unshare command"
+        if isolation == "namespace":
+            raise ValueError(
+                f"sandbox_isolation=namespace does not work on this machine ({reason}); it needs root or "
+                "unprivileged user namespaces and mount namespaces. Use sandbox_isolation=auto or rlimits."
+            )
+        logger.warning(
+            "Python sandbox: namespaces do not work here (%s); using isolation rlimits: files outside the "
+            "sandbox folder are guarded by audit hooks only, no OS-level network isolation.",
+            reason,
+        )
+    for setup in _candidates(()):
+        problem = _probe(setup)
+        if problem is None:
+            return _chosen(setup, "no namespaces")
+        problems.append(f"rlimits with {setup.python}: {problem}")
+    raise SandboxSetupError("The Python sandbox cannot run a trivial program: " + "; ".join(problems))
+
+
+def _chosen(setup: _Setup, variant: str) -> _Setup:
+    if os.geteuid() == 0 and not setup.drop_privileges:
+        logger.warning(
+            "Python sandbox runs as root: no interpreter with a standard library readable by 'nobody' "
+            "(tried %s); RLIMIT_NPROC does not bind root.",
+            ", ".join(_interpreters()),
+        )
+    logger.info("Python sandbox: isolation %s (%s, %s)", setup.isolation, variant, setup.python)
+    return setup
 
 
 def _setup(isolation: str) -> _Setup:
-    """Namespaces and interpreter for ``isolation``, probed once per process.
-
-    As root, the sandbox drops to ``nobody`` so that ``RLIMIT_NPROC`` applies and files are not writable;
-    that needs an interpreter whose standard library ``nobody`` can read (a Python under ``/root`` is
-    not), so the system ``python3`` is tried next. Without one it stays root (logged): process creation
-    and writes outside its directory are then refused by the audit hook only.
-    """
+    """The probed setup for ``isolation``, chosen once per process."""
     with _probe_lock:
-        if isolation in _probed:
-            return _probed[isolation]
-        prefix: list[str] = []
-        if isolation != "rlimits":
-            found = _namespace_prefix()
-            if found is None and isolation == "namespace":
-                raise ValueError(
-                    "sandbox_isolation=namespace but 'unshare --net --pid' does not work on this machine "
-                    "(needs root or unprivileged user namespaces); use sandbox_isolation=auto or rlimits."
-                )
-            if found is None:
-                logger.warning(
-                    "Python sandbox: unshare is unavailable or refused; running with rlimits and audit hooks "
-                    "only (no OS-level network isolation)."
-                )
-            prefix = found or []
-        setup = _Setup(tuple(prefix), sys.executable, False)
-        if os.geteuid() == 0:
-            for python in _interpreters():
-                candidate = _Setup(tuple(prefix), python, True)
-                probe = _run(
-                    candidate, "import math, heapq, json, re, collections, itertools", ["pass"], _PROBE
-                )
-                if probe.passed == 1:
-                    setup = candidate
-                    break
-            else:
-                logger.warning(
-                    "Python sandbox runs as root: no interpreter with a standard library readable by "
-                    "'nobody' (tried %s).",
-                    ", ".join(_interpreters()),
-                )
-        _probed[isolation] = setup
-        return setup
+        if isolation not in _probed:
+            _probed[isolation] = _choose(isolation)
+        return _probed[isolation]
+
+
+def unavailable_reason(isolation: str) -> str | None:
+    """Why ``isolation`` cannot run on this machine, or None when it can (``auto`` and ``rlimits`` can)."""
+    SandboxLimits(isolation=isolation).validate()
+    try:
+        _setup(isolation)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def _read_reports(proc: subprocess.Popen, nonce: str, deadline: float) -> tuple[list[dict], bool]:
@@ -237,9 +315,11 @@ def _validate_tests(tests: list) -> None:
 def run_python_tests(code: str, tests: list, limits: SandboxLimits | None = None) -> SandboxResult:
     """Run ``code`` against ``tests`` in a fresh sandboxed interpreter; the fraction passing is the score.
 
-    Raises ``ValueError`` only for malformed tests (ground truth); anything the code does is contained.
+    Raises ``ValueError`` only for malformed tests (ground truth) or limits, and
+    :class:`SandboxSetupError` when the sandbox cannot isolate itself; anything the code does is contained.
     """
     limits = limits or SandboxLimits()
+    limits.validate()
     _validate_tests(tests)
     return _run(_setup(limits.isolation), code, tests, limits)
 
@@ -251,10 +331,15 @@ def _run(setup: _Setup, code: str, tests: list, limits: SandboxLimits) -> Sandbo
         "code": code,
         "tests": [t if isinstance(t, str) else {"input": t.get("input", "")} for t in tests],
         "drop_privileges": setup.drop_privileges,
+        "filesystem": "tmpfs" if setup.prefix else "host",
+        "host_mount_ns": _mount_namespace(),
+        # on the host the bytes are bounded by RLIMIT_FSIZE times the number of files created
+        "max_entries": None if setup.prefix else limits.disk_mb // limits.file_mb,
         "limits": {
             "cpu_s": int(limits.cpu_s),
-            "memory_bytes": int(limits.memory_mb) * 1024 * 1024,
-            "file_bytes": int(limits.file_mb) * 1024 * 1024,
+            "memory_bytes": int(limits.memory_mb) * _MIB,
+            "file_bytes": int(limits.file_mb) * _MIB,
+            "disk_bytes": int(limits.disk_mb) * _MIB,
             "max_processes": int(limits.max_processes),
             "output_chars": _OUTPUT_CHARS,
         },
@@ -265,7 +350,7 @@ def _run(setup: _Setup, code: str, tests: list, limits: SandboxLimits) -> Sandbo
             os.chown(workdir, _NOBODY, _NOBODY)
         deadline = time.monotonic() + limits.wall_s
         proc = subprocess.Popen(
-            [*setup.prefix, setup.python, "-I", "-S", "-c", _RUNNER],
+            [*setup.prefix, setup.python, "-I", "-S", "-B", "-c", _RUNNER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -283,7 +368,7 @@ def _run(setup: _Setup, code: str, tests: list, limits: SandboxLimits) -> Sandbo
         writer.join()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return _summarize(events, tests, timed_out, "namespace" if setup.prefix else "rlimits")
+    return _summarize(events, tests, timed_out, setup)
 
 
 def _feed(stream, data: bytes) -> None:
@@ -295,7 +380,20 @@ def _feed(stream, data: bytes) -> None:
         pass
 
 
-def _summarize(events: list[dict], tests: list, timed_out: bool, isolation: str) -> SandboxResult:
+def _summarize(events: list[dict], tests: list, timed_out: bool, setup: _Setup) -> SandboxResult:
+    """Score the events after ``ready``, the runner's first line, written before any untrusted code ran."""
+    first = events[0].get("event") if events else None
+    if first == "setup-failed":
+        raise SandboxSetupError(
+            f"The Python sandbox ({setup.isolation}) could not isolate itself: {events[0].get('error')}"
+        )
+    if first != "ready":
+        if timed_out:
+            return SandboxResult(False, 0, len(tests), True, setup.isolation)
+        raise SandboxSetupError(
+            f"The Python sandbox ({setup.isolation}, {setup.python}) exited before it was ready."
+        )
+    events = events[1:]
     compiled = any(e.get("event") == "compiled" for e in events)
     passed: set[int] = set()
     for e in events:
@@ -309,4 +407,4 @@ def _summarize(events: list[dict], tests: list, timed_out: bool, isolation: str)
             stdout = e.get("stdout")
             if isinstance(stdout, str) and _same_output(stdout, test["output"]):
                 passed.add(index)
-    return SandboxResult(compiled, len(passed), len(tests), timed_out, isolation)
+    return SandboxResult(compiled, len(passed), len(tests), timed_out, setup.isolation)
