@@ -56,6 +56,13 @@ class _RecordingSource(MediaSource):
             self.last_error = e
             raise
 
+    def load_all(self, record: dict[str, Any]) -> list[Media]:
+        try:
+            return super().load_all(record)
+        except MediaError as e:
+            self.last_error = e
+            raise
+
 
 class PromptMaker:
     """Record → :class:`Prompt` (media loaded once, processor run); one per loader thread."""
@@ -70,7 +77,10 @@ class PromptMaker:
     ) -> None:
         mode, cache_dirs, video_spec, image_spec = media
         self.source = _RecordingSource(mode, cache_dirs, video_spec, image_spec)
-        self.builder = PromptBuilder(processor, self.source, style, max_prompt_length, render=render)
+        # extra media: a record's own image after its video (Video-MMMU's videommmu_with_image.json)
+        self.builder = PromptBuilder(
+            processor, self.source, style, max_prompt_length, render=render, extra_media=True
+        )
 
     def prepare(self, record: dict[str, Any]) -> Prompt:
         self.source.last_error = None

@@ -18,7 +18,7 @@ from cache_builder import open_cache
 from cache_builder.errors import MediaError
 from cache_builder.media import load_image, load_video
 from cache_builder.reader import CacheMiss, CacheReader
-from cache_builder.records import media_of_record, resolve
+from cache_builder.records import MediaItem, media_of_record, resolve
 from cache_builder.spec import ImageSpec, VideoSpec
 from vrl.data.config import DataConfig
 from vrl.log import get_logger
@@ -55,7 +55,8 @@ def specs_for(cfg: DataConfig, family: str) -> tuple[VideoSpec, ImageSpec]:
 
 
 class MediaSource:
-    """``load(record) -> Media | None`` (None for text-only records); raises :class:`MediaError`."""
+    """``load(record) -> Media | None`` (None for text-only records), ``load_all(record) -> [Media]``; both
+    raise :class:`MediaError`."""
 
     def __init__(
         self, mode: str, cache_dirs: list[str], video_spec: VideoSpec, image_spec: ImageSpec
@@ -84,15 +85,21 @@ class MediaSource:
         return self._readers[root]
 
     def load(self, record: dict[str, Any]) -> Media | None:
+        """The record's primary medium (``path``), or None for a text-only record."""
         items = media_of_record(record)
-        if not items:
-            return None
-        item = items[0]
+        return self._load_item(record, items[0]) if items else None
+
+    def load_all(self, record: dict[str, Any]) -> list[Media]:
+        """Every medium of the record in prompt order: the primary one, then its extra media (``image_path``,
+        ``images``, ``videos``; Video-MMMU's question image)."""
+        return [self._load_item(record, item) for item in media_of_record(record)]
+
+    def _load_item(self, record: dict[str, Any], item: MediaItem) -> Media:
         root = record.get(ROOT_KEY, "")
         reader = self._reader(root)
         if reader is not None:
             try:
-                frames, meta = reader.get(record)
+                frames, meta = reader.get(item)
                 self.counts["cache_hit"] += 1
                 return Media(item.kind, frames, meta)
             except CacheMiss:

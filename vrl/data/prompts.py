@@ -6,6 +6,7 @@ prompts and the reward parser agree on the answer format by construction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from vrl.rewards import answer_instruction, canonical_type
@@ -30,13 +31,12 @@ def user_text(record: dict[str, Any], style: str) -> str:
 
 
 def chat_messages(
-    record: dict[str, Any], style: str, media_kind: str | None, text: str | None = None
+    record: dict[str, Any], style: str, media_kind: str | Sequence[str] | None, text: str | None = None
 ) -> list[dict[str, Any]]:
-    """One user turn: the media placeholder (``video``/``image``, or none) then the text.
+    """One user turn: the media placeholders (``video``/``image`` each, in order, or none) then the text.
 
     ``text`` replaces the default :func:`user_text` (benchmarks with their own wording)."""
-    content: list[dict[str, Any]] = []
-    if media_kind is not None:
-        content.append({"type": media_kind})
+    kinds = [] if media_kind is None else [media_kind] if isinstance(media_kind, str) else list(media_kind)
+    content: list[dict[str, Any]] = [{"type": kind} for kind in kinds]
     content.append({"type": "text", "text": user_text(record, style) if text is None else text})
     return [{"role": "user", "content": content}]
