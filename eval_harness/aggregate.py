@@ -25,6 +25,9 @@ class Row:
     """Accuracy in [0, 1] from the reward (or the judge): 0/1 for choices, IoU, MRA, ..."""
     scores: Mapping[str, float] = field(default_factory=dict)
     """The reward's whole breakdown (``iou``, ``tiou``, ``miou``, ...)."""
+    response: str = ""
+    """The model's answer text (empty for a sample that could not run): for metrics that read the answer
+    differently from the reward (STVG's EasyVideoR1-compatible box IoU)."""
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Summary:
     """Records behind each subset."""
     details: dict[str, float] = field(default_factory=dict)
     """Finer numbers that are not official sub-categories (e.g. VSI-Bench direction easy/medium/hard)."""
+    notes: list[str] = field(default_factory=list)
+    """What a reader must know to compare the numbers (which one is the headline, a coverage gap)."""
 
 
 def pct(values: Iterable[float]) -> float:

@@ -34,7 +34,7 @@ REFERENCES: dict[str, Reference] = {
             "mvbench": 69.6,
             "longvideobench": 56.0,
             "lvbench": 45.3,
-            "mlvu": 70.2,
+            "mlvu_dev": 70.2,
             "tempcompass": 71.7,
             "charades_sta": 43.6,
         },
@@ -42,6 +42,14 @@ REFERENCES: dict[str, Reference] = {
             "videomme": "65.1 without subtitles (71.6 with subtitles)",
             "longvideobench": "56.0 in the report (54.7 on the model card)",
             "charades_sta": "mIoU",
+            "mlvu": "the reported MLVU M-Avg (70.2) is compared with the dev split: see MLVU (dev)",
+            "mlvu_dev": (
+                "M-Avg; the report names no split, 70.2 is in the range of dev-split scores of 7B models "
+                "(the test split, with six options per question, scores lower)"
+            ),
+            "mmvu": "all 1,000 validation questions (multiple choice and open-ended, LLM-judged officially)",
+            "mvbench": "all 20 tasks (4,000 questions); the shipped file has 18 of them",
+            "tempcompass": "compared with our multi-choice accuracy (the report does not name the format)",
         },
         patterns=("qwen25vl7b",),
     ),

@@ -1,9 +1,10 @@
 """Reports of an evaluation: ``results.json``, ``results/<benchmark>.json``, ``report.md``, ``scores.png``.
 
 ``results.json`` maps each benchmark to the entry of :func:`eval_harness.scoring.summarize` (overall and
-subsets on a 0–100 scale, counts) plus the model, the run's settings and the official score when known; ``report.md`` has a table per benchmark with
-the officially reported score of the model when known and our delta; the PNG is a bar chart of the
-overall scores with the official ones marked.
+subsets on a 0–100 scale, counts, notes) plus the model, the run's settings and the official score when
+known; ``report.md`` has a table per benchmark with the officially reported score of the model when known,
+our delta and the entry's notes (which number is the headline, a coverage gap); the PNG is a bar chart of
+the overall scores with the official ones marked.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def render_markdown(entries: dict[str, dict], meta: dict[str, Any], reference: R
             lines.append(f"| {subset} | {_fmt(value)} | {e['counts'].get(subset, '')} | – | – |")
         for detail, value in e.get("details", {}).items():
             lines.append(f"| _{detail}_ | {_fmt(value)} | | – | – |")
-        notes = []
+        notes = list(e.get("notes", []))
         if e["num_missing"]:
             notes.append(
                 f"{e['num_missing']} of {e['num_records']} records have no prediction (allow_partial)"

@@ -28,8 +28,8 @@ def benchmark_paths(cfg: Config, name: str) -> tuple[Path, Path]:
     """(annotation file, folder its records' media paths are relative to) of benchmark ``name``.
 
     The toy benchmark's files are the toy suite's (generated on first use). Others: the annotation file
-    under ``annotations_dir``; media under ``video_roots[name]``, else ``<video_root>/<benchmark folder>``,
-    else the annotation file's folder.
+    under ``annotations_dir`` (a fallback name when absent: ``Benchmark.annotation_path``); media under
+    ``video_roots[name]``, else ``<video_root>/<benchmark folder>``, else the annotation file's folder.
     """
     bench = get_benchmark(name)
     if bench.name == "toy":
@@ -37,7 +37,7 @@ def benchmark_paths(cfg: Config, name: str) -> tuple[Path, Path]:
 
         root = ensure_toy_suite(cfg.toy)
         return root / bench.annotation_file, root
-    path = Path(cfg.annotations_dir) / bench.annotation_file
+    path = bench.annotation_path(cfg.annotations_dir)
     roots = parse_roots(cfg.video_roots)
     if bench.name in roots:
         return path, Path(roots[bench.name])

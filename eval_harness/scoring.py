@@ -5,6 +5,8 @@ The entry is what ``results.json`` holds per benchmark and what ``python -m eval
 on a 0–100 scale. A record with no prediction is missing: the caller decides whether that is allowed
 (``allow_partial``); the numbers are then computed over the scored records. A sample that could not run
 (missing video, prompt too long) has an error line: it counts as a wrong answer and in ``num_errors``.
+``notes`` (when present) joins the benchmark's facts about its records (``Benchmark.describe``) and the
+aggregation's remarks (which number is the headline).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def score_rows(
         accuracy = float(result["accuracy"])
         if verdicts and record[KEY] in verdicts and canonical_type(record["problem_type"]) in JUDGED_TYPES:
             accuracy = float(verdicts[record[KEY]])
-        rows.append(Row(record=record, accuracy=accuracy, scores=result))
+        rows.append(Row(record=record, accuracy=accuracy, scores=result, response=responses[record[KEY]]))
     return rows
 
 
@@ -105,6 +107,9 @@ def summarize(
     }
     if summary.details:
         entry["details"] = dict(summary.details)
+    notes = [*(bench.describe(records) if bench.describe else []), *summary.notes]
+    if notes:
+        entry["notes"] = notes
     if errors:
         entry["errors"] = dict(Counter(errors.values()))
     if verdicts:

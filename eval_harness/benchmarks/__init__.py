@@ -1,4 +1,4 @@
-"""The benchmark registry: the 22 benchmarks of the EasyVideoR1 report plus the toy suite.
+"""The benchmark registry: the 22 benchmarks of the EasyVideoR1 report, MLVU's dev split and the toy suite.
 
 ``get_benchmark(name)`` accepts the registry name or an alias, ignoring case and punctuation
 (``Video-MME`` → ``videomme``); an unknown name raises ``ValueError`` listing the known ones. The table is
@@ -19,6 +19,7 @@ _MODULES = (
     "mvbench",
     "motionbench",
     "mlvu",
+    "tempcompass",
     "general",
     "reasoning",
     "stem",
@@ -30,7 +31,7 @@ _MODULES = (
 )
 
 #: report order: the groups of the EasyVideoR1 report (general, long, reasoning, STEM, spatial, grounding,
-#: streaming), then the toy suite
+#: streaming; MLVU's dev split beside its test split), then the toy suite
 ORDER = (
     "videomme",
     "videomme_v2",
@@ -40,6 +41,7 @@ ORDER = (
     "lvbench",
     "longvideobench",
     "mlvu",
+    "mlvu_dev",
     "video_holmes",
     "minerva",
     "vcrbench",
@@ -94,7 +96,7 @@ def _registry() -> dict[str, Benchmark]:
 
 
 def benchmark_names() -> list[str]:
-    """Registry names in report order (the 22 benchmarks, then ``toy``)."""
+    """Registry names in report order (the 22 benchmarks with ``mlvu_dev`` after ``mlvu``, then ``toy``)."""
     return list(_registry())
 
 

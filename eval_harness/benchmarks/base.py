@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eval_harness.aggregate import Row, Summary, micro
@@ -21,6 +22,7 @@ STYLES = ("direct", "think")
 Renderer = Callable[[dict[str, Any], str], str]
 Aggregator = Callable[[list[Row]], Summary]
 Check = Callable[[dict[str, Any]], str | None]
+Describe = Callable[[list[dict[str, Any]]], list[str]]
 
 
 def default_render(record: dict[str, Any], style: str) -> str:
@@ -47,6 +49,8 @@ class Benchmark:
     """Canonical problem types its records may have; any other type is a data error."""
     metric: str
     """The official metric in words (reports, FORMAT docs)."""
+    fallback_files: tuple[str, ...] = ()
+    """Older file names read when ``annotation_file`` is absent (Video-MMMU: ``videommmu.json``)."""
     aggregate: Aggregator = plain_accuracy
     """Per-record accuracies → overall and sub-categories (official definitions)."""
     render: Renderer = default_render
@@ -65,6 +69,9 @@ class Benchmark:
     """Typical video length: the cost estimate of a sample whose length is unknown (sharding)."""
     duration: Callable[[dict[str, Any]], float | None] | None = None
     """Video length of a record in seconds when its fields say it (sharding cost)."""
+    describe: Describe | None = None
+    """Facts about the whole annotation file reported with the results, whatever was scored (MVBench: how
+    many of its 20 tasks the file has)."""
     judge: bool = False
     """Open-ended records are officially scored by an LLM judge (optional second stage here)."""
     has_public_file: bool = True
@@ -75,6 +82,15 @@ class Benchmark:
     @property
     def media_dir(self) -> str:
         return self.video_dir or self.name
+
+    def annotation_path(self, annotations_dir: str | Path) -> Path:
+        """The annotation file under ``annotations_dir``: ``annotation_file``, else the first fallback that
+        exists, else ``annotation_file`` (whose absence the loader reports)."""
+        folder = Path(annotations_dir)
+        for name in (self.annotation_file, *self.fallback_files):
+            if (folder / name).is_file():
+                return folder / name
+        return folder / self.annotation_file
 
     def check_record(self, record: dict[str, Any]) -> list[str]:
         """Messages of every benchmark-specific problem of a record (empty: fine)."""

@@ -1,8 +1,9 @@
 """Benchmarks scored by plain accuracy, optionally split by one record field (declarative specs).
 
 LVBench, LongVideoBench, Video-Holmes, MINERVA and LongVideo-Reason ship records without a sub-category
-field, so only their overall accuracy is reported. TempCompass, ODV-Bench and Video-MME-v2 are not in the
-EasyVideoR1 release: their expected record format is in FORMAT.md and in each ``example`` below.
+field, so only their overall accuracy is reported. ODV-Bench and Video-MME-v2 are not in the EasyVideoR1
+release: their expected record format is in FORMAT.md and in each ``example`` below. TempCompass, scored
+per question format, has its own module.
 """
 
 from __future__ import annotations
@@ -124,19 +125,6 @@ BENCHMARKS = [
         aliases=("livesports", "livesports3k", "livesports_3k_qa"),
         typical_duration_s=60.0,
         duration=_clip_duration,
-    ),
-    Benchmark(
-        name="tempcompass",
-        title="TempCompass",
-        category="general",
-        annotation_file="tempcompass.json",
-        problem_types=("multiple choice", "boolean"),
-        metric="accuracy; subsets by temporal dimension (action, speed, direction, attribute_change, order)",
-        aggregate=_accuracy_by("dim", ("action", "speed", "direction", "attribute_change", "order")),
-        required_fields=("dim",),
-        typical_duration_s=12.0,
-        has_public_file=False,
-        example=_mc_example(dim="order", task_format="multi-choice"),
     ),
     Benchmark(
         name="odvbench",

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def annotations_dir() -> Path:
     if not ANNOTATIONS.is_dir():
-        pytest.fail(f"the benchmark annotation files are expected in {ANNOTATIONS}", pytrace=False)
+        pytest.skip(f"the public benchmark annotation files are not in {ANNOTATIONS}")
     return ANNOTATIONS
 
 
@@ -48,7 +48,7 @@ def real_records(annotations_dir: Path):
     def load(name: str) -> list[dict]:
         if name not in _CACHE:
             bench = get_benchmark(name)
-            _CACHE[name] = load_benchmark(bench, annotations_dir / bench.annotation_file)
+            _CACHE[name] = load_benchmark(bench, bench.annotation_path(annotations_dir))
         return _CACHE[name]
 
     return load

@@ -1,4 +1,5 @@
-"""The registry (22 benchmarks + toy), their annotation files, and snapshots of each one's rendered prompt.
+"""The registry (22 benchmarks + MLVU dev + toy), their annotation files, and snapshots of each one's rendered
+prompt.
 
 Snapshots live in tests/eval_harness/snapshots/<benchmark>.txt; after an intended wording change,
 regenerate them with VRL_UPDATE_SNAPSHOTS=1 and review the diff.
@@ -22,10 +23,11 @@ THE_22 = {
     "videomathqa", "vsibench", "charades_sta", "stvg", "ovobench", "odvbench", "livesports3k_qa",
 }  # fmt: skip
 WITHOUT_FILE = {"tempcompass", "odvbench", "videomme_v2"}
+WITH_FILE = (THE_22 - WITHOUT_FILE) | {"mlvu_dev"}
 
 
-def test_registry_has_the_22_benchmarks_and_toy():
-    assert set(benchmark_names()) == THE_22 | {"toy"}
+def test_registry_has_the_22_benchmarks_mlvu_dev_and_toy():
+    assert set(benchmark_names()) == THE_22 | {"mlvu_dev", "toy"}
     assert benchmark_names()[-1] == "toy"
     assert {n for n in benchmark_names() if not get_benchmark(n).has_public_file} == WITHOUT_FILE
 
@@ -33,7 +35,8 @@ def test_registry_has_the_22_benchmarks_and_toy():
 @pytest.mark.parametrize(
     "alias, name",
     [("Video-MME", "videomme"), ("charades", "charades_sta"), ("LiveSports-3K QA", "livesports3k_qa"),
-     ("VSI-Bench", "vsibench"), ("holmes", "video_holmes"), ("OVO_Bench", "ovobench"), ("Video-MME-v2", "videomme_v2")],
+     ("VSI-Bench", "vsibench"), ("holmes", "video_holmes"), ("OVO_Bench", "ovobench"), ("Video-MME-v2", "videomme_v2"),
+     ("MLVU-dev", "mlvu_dev"), ("mlvu_test", "mlvu")],
 )  # fmt: skip
 def test_names_match_ignoring_case_and_punctuation(alias, name):
     assert get_benchmark(alias).name == name
@@ -46,7 +49,7 @@ def test_unknown_benchmark_lists_the_known_ones():
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("name", sorted(THE_22 - WITHOUT_FILE))
+@pytest.mark.parametrize("name", sorted(WITH_FILE))
 def test_real_annotation_file_loads_with_unique_keys(name, real_records):
     records = real_records(name)
     bench = get_benchmark(name)
@@ -56,7 +59,7 @@ def test_real_annotation_file_loads_with_unique_keys(name, real_records):
 
 def test_every_problem_type_of_the_files_is_covered(real_records):
     """OVO-Bench's REC / SSR / CRR and the rest: each record type is one the benchmark scores."""
-    types = {canonical_type(r["problem_type"]) for n in THE_22 - WITHOUT_FILE for r in real_records(n)}
+    types = {canonical_type(r["problem_type"]) for n in WITH_FILE for r in real_records(n)}
     assert {"REC", "SSR", "CRR", "regression", "temporal grounding", "spatial-temporal grounding"} <= types
 
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO, write_jsonl
 
 from eval_harness.cli import main
+from vrl.rewards import ground_truth
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -64,7 +65,8 @@ def test_missing_predictions_exit_nonzero_unless_allow_partial(annotations_dir, 
 def test_charades_subsets(annotations_dir, tmp_path):
     records = _records(annotations_dir, "charades_sta.json")
     preds = write_jsonl(
-        tmp_path / "p.jsonl", [{"problem_id": r["problem_id"], "response": r["solution"]} for r in records]
+        tmp_path / "p.jsonl",
+        [{"problem_id": r["problem_id"], "response": f"<answer>{ground_truth(r)}</answer>"} for r in records],
     )
     out = tmp_path / "r.json"
     assert main(["score", "benchmark=charades", f"annotations={annotations_dir / 'charades_sta.json'}",
@@ -108,7 +110,7 @@ def test_shared_problem_ids_take_predictions_in_file_order(annotations_dir, tmp_
 def test_list_names_every_benchmark(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 23 and "FORMAT.md" in out
+    assert out.count("\n") == 24 and "FORMAT.md" in out  # 22 benchmarks, MLVU dev, toy
 
 
 @pytest.mark.parametrize("bad", ["duplicate", "no_id"])
