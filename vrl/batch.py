@@ -53,7 +53,10 @@ class Trajectory:
     group: int = 0
     """Group id: all trajectories of one prompt share it."""
     rewards: dict[str, float] = field(default_factory=dict)
-    advantage: float = 0.0
+    advantage: float | torch.Tensor = 0.0
+    """A scalar broadcast over the response (outcome estimators) or (R,) per token (token-level ones)."""
+    baseline: Trajectory | None = None
+    """The greedy response to the same prompt, scored (ReMax's baseline); None unless advantage=remax."""
     old_logp: torch.Tensor | None = None
     """(R,) log-probs under the policy that sampled it (recomputed by the training engine)."""
     ref_logp: torch.Tensor | None = None
@@ -103,7 +106,8 @@ class MicroBatch:
     Shapes: ``input_ids``/``attention_mask`` (B, L); ``response_mask`` (B, L) marks positions whose
     *next-token* prediction is a response token, i.e. logits at position t score token t+1;
     per-response tensors (``old_logp``, ``ref_logp``, ``token_mask``) are (B, R_max) aligned to the
-    response; ``advantages``/``offpolicy`` (B,).
+    response; ``advantages`` (B,), or (B, R_max) when a trajectory carries per-token advantages;
+    ``offpolicy`` (B,).
     """
 
     input_ids: torch.Tensor
@@ -165,6 +169,19 @@ def _pad_stack(seqs: list[torch.Tensor], length: int, value: float) -> torch.Ten
     return out
 
 
+def _advantages(trajs: list[Trajectory], width: int) -> torch.Tensor:
+    """(B,) scalars, or (B, width) when any trajectory has per-token advantages (scalars are broadcast)."""
+    if not any(isinstance(t.advantage, torch.Tensor) for t in trajs):
+        return torch.tensor([float(t.advantage) for t in trajs], dtype=torch.float32)
+    rows = [
+        t.advantage.float().flatten()
+        if isinstance(t.advantage, torch.Tensor)
+        else torch.full((t.response_len,), float(t.advantage))
+        for t in trajs
+    ]
+    return _pad_stack(rows, width, 0.0)
+
+
 def _types(prompt: Prompt) -> torch.Tensor:
     if prompt.mm_token_type_ids is None:
         return torch.zeros_like(prompt.input_ids)
@@ -203,7 +220,7 @@ def collate(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -
         prompt_lens=torch.tensor([t.prompt.input_ids.numel() for t in trajs]),
         response_lens=response_lens,
         token_mask=token_mask,
-        advantages=torch.tensor([t.advantage for t in trajs], dtype=torch.float32),
+        advantages=_advantages(trajs, max_resp),
         offpolicy=torch.tensor([t.offpolicy for t in trajs], dtype=torch.bool),
         old_logp=resp("old_logp"),
         ref_logp=resp("ref_logp"),

@@ -9,6 +9,13 @@ With ``d = log π_ref(y_t) - log π_θ(y_t)`` for the sampled token (y ~ π_θ):
   whose reference probability is astronomically larger than the policy's would otherwise produce an
   ``exp`` overflow and a gradient that swamps the batch. Clamped tokens get no gradient.
 - ``mse`` (k2): ``0.5 * d**2`` — biased but smooth; its gradient is the log-ratio itself.
+- ``abs``: ``|d|`` — not a KL estimator (biased, not smooth at 0), a symmetric penalty on the log-ratio;
+  its gradient is ``sign(log π_θ - log π_ref)`` (verl/TRL's ``abs``).
+- ``full``: the exact per-position KL ``sum_v π_θ(v) (log π_θ(v) - log π_ref(v))`` over the whole
+  vocabulary. It takes full log-distributions ``(B, T, V)`` instead of sampled-token log-probs and returns
+  (B, T); zero-probability policy entries contribute 0. verl names it and raises NotImplementedError;
+  here the function exists, but the training engines return sampled-token log-probs only, so the trainer
+  refuses ``algorithm.kl=full`` (a (B, T, V) reference tensor at V ~ 150k is ~0.6 MB per token in fp32).
 
 As a loss, :func:`kl_loss` aggregates the estimate like the policy loss and the caller adds
 ``kl_coef * kl_loss``. As a reward penalty, :func:`kl_penalty` gives the detached per-token
@@ -58,8 +65,32 @@ def _mse(logp: Tensor, ref_logp: Tensor) -> Tensor:
     return 0.5 * (logp - ref_logp).square()
 
 
+@_KL.register("abs")
+def _abs(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    return (logp - ref_logp).abs()
+
+
+@_KL.register("full")
+def _full(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    if logp.dim() < 3:
+        raise ValueError(
+            "kl=full needs full log-distributions (B, T, V) of policy and reference, got "
+            f"{tuple(logp.shape)}: sampled-token log-probs allow k1, k3, mse or abs only"
+        )
+    p = logp.exp()
+    # select before multiplying: 0 * -inf is NaN (a token the policy never emits, or the reference rules out)
+    diff = torch.where(p > 0, logp - ref_logp, torch.zeros_like(logp))
+    return (p * diff).sum(-1)
+
+
+#: kinds computed from the sampled tokens' log-probs alone (what the training engines return)
+SAMPLED_TOKEN_KINDS = ("none", "k1", "k3", "mse", "abs")
+
+
 def kl_estimate(logp: Tensor, ref_logp: Tensor, kind: str) -> Tensor:
-    """Per-token KL estimate; ``logp``, ``ref_logp`` (B, T) sampled-token log-probs → (B, T)."""
+    """Per-token KL estimate; ``logp``, ``ref_logp`` (B, T) sampled-token log-probs → (B, T).
+
+    ``full`` takes full log-distributions (B, T, V) → (B, T)."""
     if logp.shape != ref_logp.shape:
         raise ValueError(f"logp {tuple(logp.shape)} and ref_logp {tuple(ref_logp.shape)} differ in shape")
     return _KL.get(kind)(logp, ref_logp)

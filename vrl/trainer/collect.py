@@ -1,7 +1,9 @@
 """The rollout phase of a step: prompts → groups of scored trajectories (mixing, dynamic sampling).
 
 One round samples ``n`` (or ``n - k`` with always-on mixing) responses per prompt, scores them, mixes
-offline trajectories in and, with DAPO dynamic sampling, drops groups whose rewards are all equal.
+offline trajectories in and, with DAPO dynamic sampling, drops groups whose rewards are all equal. With
+``greedy_baseline`` (ReMax) it also generates one greedy response per prompt, scores it and attaches it to
+every trajectory of the prompt's group as ``Trajectory.baseline``.
 Rounds repeat until every rank holds its share of groups or the round budget is spent; ranks decide
 together so collective calls stay matched.
 """
@@ -62,17 +64,23 @@ def collect(
     groups_per_rank: int,
     dynamic_sampling: bool,
     max_rounds: int,
+    greedy_baseline: bool = False,
 ) -> CollectResult:
     import time
 
     result = CollectResult(groups=[])
     n = params.n
     online = SamplingParams(**{**params.__dict__, "n": online_samples_per_group(mix_cfg, n)})
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=params.max_tokens)
     next_group = 0
     last_dropped: list[Trajectory] | None = None
     while True:
         prompts = next_prompts()
         completions = rollout.generate(prompts, online, seed=seed_for_round(result.rounds)) if prompts else []
+        baselines = []
+        if greedy_baseline and prompts:
+            outputs = rollout.generate(prompts, greedy, seed=seed_for_round(result.rounds))
+            baselines = [_trajectories(p, comps[:1], -1)[0] for p, comps in zip(prompts, outputs)]
         result.rounds += 1
         groups = []
         for prompt, comps in zip(prompts, completions):
@@ -82,7 +90,10 @@ def collect(
         t0 = time.perf_counter()
         score_trajectories([t for g in groups for t in g], reward_cfg)
         stats = mix_groups(mix_cfg, groups, make_offline, lambda t: t.rewards.get("accuracy", 0.0), n)
-        score_trajectories([t for g in groups for t in g], reward_cfg)
+        score_trajectories([t for g in groups for t in g] + baselines, reward_cfg)
+        for group, baseline in zip(groups, baselines):
+            for t in group:
+                t.baseline = baseline
         stats.offline_rewards = [t.rewards.get("overall", 0.0) for g in groups for t in g if t.offpolicy]
         result.reward_seconds += time.perf_counter() - t0
         _merge_mix(result.mix, stats)

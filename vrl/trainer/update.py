@@ -8,7 +8,8 @@ import torch
 
 from vrl.algorithms.advantages import compute_advantages
 from vrl.algorithms.config import AlgorithmConfig
-from vrl.algorithms.objective import actor_loss, shape_rewards
+from vrl.algorithms.kl_control import KLController, build_kl_controller
+from vrl.algorithms.objective import actor_loss, shape_rewards, token_kl_rewards
 from vrl.batch import MicroBatch, Trajectory
 from vrl.distributed import DistContext
 from vrl.engines.base import LossFn, TrainingEngine
@@ -18,23 +19,46 @@ from vrl.trainer.mixing import MixConfig
 GDPO_KEYS = ("accuracy", "format")
 
 
-def assign_advantages(trajs: list[Trajectory], cfg: AlgorithmConfig, max_response_length: int) -> None:
-    """Group-relative advantages from (shaped) rewards, written into each trajectory.
+def assign_advantages(
+    trajs: list[Trajectory], cfg: AlgorithmConfig, max_response_length: int, kl_coef: float | None = None
+) -> dict[str, float]:
+    """Advantages from (shaped) rewards, written into each trajectory: a float for outcome estimators, an
+    (R,) tensor for token-level ones (REINFORCE++, ReMax). Returns metrics (``reward/greedy_baseline``
+    under ReMax). ``kl_coef``: the KL controller's current value (default ``cfg.kl_coef``).
 
     Groups never span ranks, so this is local to the rank.
     """
     if not trajs:
-        return
+        return {}
     group_ids = torch.tensor([t.group for t in trajs])
     lengths = torch.tensor([t.response_len for t in trajs])
     overall = torch.tensor([t.rewards.get("overall", 0.0) for t in trajs])
-    logp = ref = mask = None
+    width = max(int(lengths.max()), 1)
+    mask = torch.arange(width)[None] < lengths[:, None]
+    logp = ref = None
     if cfg.kl_as == "reward" and cfg.uses_reference:
-        width = max(t.response_len for t in trajs)
         logp = _pad([t.old_logp for t in trajs], width)
         ref = _pad([t.ref_logp for t in trajs], width)
-        mask = (torch.arange(width)[None] < lengths[:, None]).float()
-    shaped = shape_rewards(cfg, overall, lengths, max_response_length, logp=logp, ref_logp=ref, mask=mask)
+    if cfg.token_level_advantages:
+        shaped = shape_rewards(cfg, overall, lengths, max_response_length, include_kl=False)
+        token_rewards = token_kl_rewards(cfg, logp, ref, mask, kl_coef)
+        baselines, metrics = _greedy_baselines(trajs, cfg, max_response_length)
+        adv = compute_advantages(
+            cfg.advantage,
+            shaped,
+            group_ids,
+            cfg.eps,
+            mask=mask,
+            token_rewards=token_rewards,
+            baselines=baselines,
+            gamma=cfg.gamma,
+        )
+        for t, row in zip(trajs, adv):
+            t.advantage = row[: t.response_len].clone()
+        return metrics
+    shaped = shape_rewards(
+        cfg, overall, lengths, max_response_length, logp=logp, ref_logp=ref, mask=mask, kl_coef=kl_coef
+    )
     if cfg.advantage == "gdpo":
         rewards = {k: torch.tensor([t.rewards.get(k, 0.0) for t in trajs]) for k in GDPO_KEYS}
         rewards["shaping"] = shaped - overall  # overlong / KL penalties as their own normalised component
@@ -43,6 +67,31 @@ def assign_advantages(trajs: list[Trajectory], cfg: AlgorithmConfig, max_respons
         adv = compute_advantages(cfg.advantage, shaped, group_ids, cfg.eps)
     for t, a in zip(trajs, adv.tolist()):
         t.advantage = float(a)
+    return {}
+
+
+def _greedy_baselines(
+    trajs: list[Trajectory], cfg: AlgorithmConfig, max_response_length: int
+) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """ReMax: the shaped reward (B,) of each trajectory's greedy response (no KL: it has no log-probs)."""
+    if not cfg.needs_greedy_baseline:
+        return None, {}
+    missing = sum(t.baseline is None for t in trajs)
+    if missing:
+        raise ValueError(
+            f"advantage={cfg.advantage}: {missing} trajectories have no greedy baseline response "
+            "(collect(..., greedy_baseline=True) generates them)"
+        )
+    greedy = [t.baseline for t in trajs if t.baseline is not None]
+    shaped = shape_rewards(
+        cfg,
+        torch.tensor([g.rewards.get("overall", 0.0) for g in greedy]),
+        torch.tensor([g.response_len for g in greedy]),
+        max_response_length,
+        include_kl=False,
+    )
+    unique = {id(g): float(v) for g, v in zip(greedy, shaped.tolist())}
+    return shaped, {"reward/greedy_baseline": sum(unique.values()) / len(unique)}
 
 
 def _pad(rows: list[torch.Tensor | None], width: int) -> torch.Tensor:
@@ -59,12 +108,13 @@ def make_loss_fn(
     trajs: list[Trajectory],
     dist_ctx: DistContext,
     on_policy: bool = False,
+    kl_coef: float | None = None,
 ) -> LossFn:
     """A loss for one mini-batch, normalised by its global token/sequence counts (collective).
 
     ``on_policy``: the batch gets a single optimizer step, so the policy being updated is the behaviour
     policy and its detached log-probs serve as the old ones (no separate pass); otherwise every
-    trajectory must carry ``old_logp``."""
+    trajectory must carry ``old_logp``. ``kl_coef``: the KL controller's value (default ``cfg.kl_coef``)."""
     # every rank of a data-parallel replica holds the same trajectories: count each replica once
     replicas = dist_ctx.world_size // dist_ctx.dp_size
     tokens = dist_ctx.all_reduce_sum(float(sum(t.response_len for t in trajs))) / replicas
@@ -92,6 +142,7 @@ def make_loss_fn(
             entropy=entropy,
             offpolicy_mask=mb.offpolicy.to(logp.device) if mix.policy_shaping else None,
             offpolicy_gamma=mix.gamma,
+            kl_coef=kl_coef,
             num_tokens=num_tokens,
             num_seqs=num_seqs,
         )
@@ -109,6 +160,7 @@ def optimize(
     num_updates: int,
     ppo_epochs: int,
     on_policy: bool = False,
+    kl_coef: float | None = None,
 ) -> dict[str, float]:
     """``ppo_epochs`` passes of ``num_updates`` optimizer steps over this rank's trajectories.
 
@@ -123,9 +175,24 @@ def optimize(
     for _ in range(ppo_epochs):
         for u in range(num_updates):
             chunk = trajs[u * per : (u + 1) * per] or trajs[-1:]
-            loss_fn = make_loss_fn(cfg, mix, chunk, dist_ctx, on_policy)
+            loss_fn = make_loss_fn(cfg, mix, chunk, dist_ctx, on_policy, kl_coef)
             metrics = engine.train_step(chunk, loss_fn, need_entropy=on_policy or cfg.entropy_coef > 0)
             for k, v in metrics.items():
                 sums[k] += v
             count += 1
     return {f"actor/{k}": v / count for k, v in sums.items()}
+
+
+def make_kl_controller(cfg: AlgorithmConfig) -> KLController:
+    """The ``algorithm.kl_ctrl`` controller, starting at ``algorithm.kl_coef`` (trainer state: checkpointed)."""
+    return build_kl_controller(cfg.kl_ctrl, cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)
+
+
+def step_kl_controller(ctrl: KLController, metrics: dict[str, float], num_samples: int) -> None:
+    """After a step: feed the measured KL (``actor/kl``) over ``num_samples`` trajectories to ``ctrl``.
+
+    ``metrics`` must be the step's metrics averaged over ranks, so every rank adapts identically; the
+    coefficient the step used is ``actor/kl_coef``. A step without a KL term changes nothing.
+    """
+    if "actor/kl" in metrics:
+        ctrl.update(metrics["actor/kl"], num_samples)

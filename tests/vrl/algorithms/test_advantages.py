@@ -27,8 +27,19 @@ def _golden(per_id: dict[int, list[float]]) -> torch.Tensor:
 
 
 def test_registry_names_and_unknown():
-    assert advantage_names() == ["drgrpo", "gdpo", "grpo", "rloo"]
-    with pytest.raises(ValueError, match=r"Unknown advantage estimator 'ppo'.*drgrpo, gdpo, grpo, rloo"):
+    assert advantage_names() == [
+        "drgrpo",
+        "gdpo",
+        "grpo",
+        "grpo_passk",
+        "reinforce_plus_plus",
+        "reinforce_plus_plus_baseline",
+        "remax",
+        "rloo",
+    ]
+    with pytest.raises(
+        ValueError, match=r"Unknown advantage estimator 'ppo'.*drgrpo, gdpo, grpo, grpo_passk"
+    ):
         get_advantage("ppo")
 
 

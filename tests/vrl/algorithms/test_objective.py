@@ -57,3 +57,62 @@ def test_shape_rewards_overlong_and_kl_reward():
     torch.testing.assert_close(out, torch.tensor([0.0, -1.5]))
     with pytest.raises(ValueError, match="kl_as=reward"):
         shape_rewards(cfg, torch.ones(2), torch.tensor([2, 10]), 10)
+
+
+def test_actor_loss_uses_the_configured_policy_loss_and_token_weights():
+    cfg = AlgorithmConfig(policy_loss="cispo")
+    logp, old, _, mask, _, adv = _batch()
+    weights = torch.rand(3, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    loss, m = actor_loss(cfg, logp, old, adv, mask, token_weights=weights)
+    ref, _ = policy_loss(logp, old, adv, mask, loss_mode="cispo", token_weights=weights)
+    assert loss.item() == pytest.approx(ref.item())
+    assert "kl" not in m and "kl_coef" not in m
+
+
+def test_kl_coef_from_a_controller_overrides_the_config():
+    cfg = AlgorithmConfig(kl="k1", kl_coef=0.1)
+    logp, old, ref, mask, _, adv = _batch()
+    base, _ = actor_loss(cfg, logp, old, adv, mask, ref_logp=ref, kl_coef=0.0)
+    loss, m = actor_loss(cfg, logp, old, adv, mask, ref_logp=ref, kl_coef=0.5)
+    kl = kl_loss(logp, ref, mask, "k1", "token_mean")
+    assert loss.item() == pytest.approx(base.item() + 0.5 * kl.item())
+    assert m["kl_coef"] == 0.5 and m["kl"] == pytest.approx(kl.item())
+
+
+def test_kl_metric_is_local_and_reported_with_kl_as_reward():
+    cfg = AlgorithmConfig(kl="k3", kl_coef=0.2, kl_as="reward")
+    logp, old, ref, mask, _, adv = _batch()
+    pg, _ = policy_loss(logp, old, adv, mask, clip_c=3.0)
+    # global denominators (micro-batching) change the loss's scale, not the metric
+    loss, m = actor_loss(cfg, logp, old, adv, mask, ref_logp=ref, num_tokens=100.0)
+    kl = kl_loss(logp, ref, mask, "k3", "token_mean")
+    assert m["kl"] == pytest.approx(kl.item()) and m["kl_coef"] == 0.2 and "kl_loss" not in m
+    pg_global, _ = policy_loss(logp, old, adv, mask, clip_c=3.0, num_tokens=100.0)
+    assert loss.item() == pytest.approx(pg_global.item())  # no KL term in the loss
+    assert pg.item() != pytest.approx(pg_global.item())
+
+
+def test_token_kl_rewards_and_shape_rewards_without_kl():
+    from vrl.algorithms.objective import token_kl_rewards
+
+    cfg = AlgorithmConfig(kl="k1", kl_coef=0.5, kl_as="reward", overlong_buffer_len=4)
+    logp = torch.zeros(2, 3)
+    ref = torch.full((2, 3), -1.0)  # k1 = 1 per token
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    per_token = token_kl_rewards(cfg, logp, ref, mask)
+    torch.testing.assert_close(per_token, torch.tensor([[-0.5, -0.5, 0.0], [-0.5, -0.5, -0.5]]))
+    torch.testing.assert_close(token_kl_rewards(cfg, logp, ref, mask, kl_coef=1.0), 2 * per_token)
+    out = shape_rewards(cfg, torch.tensor([1.0, 1.0]), torch.tensor([2, 10]), 10, include_kl=False)
+    torch.testing.assert_close(out, torch.tensor([1.0, 0.0]))  # overlong only
+    out = shape_rewards(
+        cfg,
+        torch.tensor([1.0, 1.0]),
+        torch.tensor([2, 10]),
+        10,
+        logp=logp,
+        ref_logp=ref,
+        mask=mask,
+        kl_coef=1.0,
+    )
+    torch.testing.assert_close(out, torch.tensor([-1.0, -3.0]))
+    assert token_kl_rewards(AlgorithmConfig(), logp, ref, mask) is None
