@@ -36,7 +36,7 @@ from vrl.trainer.components import build_engine, build_rollout, needs_old_logpro
 from vrl.trainer.config import Config
 from vrl.trainer.run_report import RunReport
 from vrl.trainer.scoring import response_metrics, reward_metrics
-from vrl.trainer.update import assign_advantages, optimize
+from vrl.trainer.update import assign_advantages, make_kl_controller, optimize, step_kl_controller
 from vrl.trainer.validation import validate
 from vrl.trainer.warmstart import nll_loss_fn
 
@@ -95,6 +95,7 @@ class Trainer:
         )
         self.step = 0
         self.sft_step = 0
+        self.kl_ctrl = make_kl_controller(cfg.algorithm)
         self.val_before: dict[str, float] | None = None
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self._val_prompts: list[Prompt] | None = None
@@ -152,6 +153,7 @@ class Trainer:
                 groups_per_rank=cfg.trainer.rollout_batch_size // self.dist.dp_size,
                 dynamic_sampling=cfg.algorithm.dynamic_sampling,
                 max_rounds=cfg.algorithm.dynamic_sampling_max_rounds,
+                greedy_baseline=cfg.algorithm.needs_greedy_baseline,
             )
         timer.seconds["rollout"] -= result.reward_seconds
         timer.seconds["reward"] += result.reward_seconds
@@ -167,7 +169,9 @@ class Trainer:
             if cfg.algorithm.uses_reference:
                 for t, ref in zip(trajs, self.engine.compute_logprobs(trajs, reference=True).logp):
                     t.ref_logp = ref
-        assign_advantages(trajs, cfg.algorithm, cfg.rollout.max_response_length)
+        adv_metrics = assign_advantages(
+            trajs, cfg.algorithm, cfg.rollout.max_response_length, self.kl_ctrl.value
+        )
         self.rollout.sleep()
         with timer("update"):
             actor = optimize(
@@ -179,6 +183,7 @@ class Trainer:
                 num_updates=num_updates(cfg),
                 ppo_epochs=cfg.trainer.ppo_epochs,
                 on_policy=not old_pass,
+                kl_coef=self.kl_ctrl.value,
             )
         self.rollout.wake()
         with timer("sync"):
@@ -189,6 +194,7 @@ class Trainer:
             **reward_metrics(trajs),
             **response_metrics(trajs),
             **actor,
+            **adv_metrics,
             **result.mix.metrics(),
             "batch/groups": float(len(result.groups)),
             "batch/trajectories": float(len(trajs)),
@@ -201,7 +207,9 @@ class Trainer:
         }
         if old_pass:  # else the update passes report it (actor/entropy, aggregated like the loss)
             metrics["actor/entropy"] = _mean_tokens(entropy)
-        return self.dist.gather_mean(metrics)
+        metrics = self.dist.gather_mean(metrics)
+        step_kl_controller(self.kl_ctrl, metrics, cfg.trainer.rollout_batch_size * cfg.rollout.n)
+        return metrics
 
     # ---- warm start -----------------------------------------------------------------------------------
     @property
@@ -284,6 +292,7 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "sft_sampler": self.sft_sampler.state_dict() if self.sft_sampler else None,
             "val_before": self.val_before,
+            "kl_ctrl": self.kl_ctrl.state_dict(),
         }
 
     def save(self) -> None:
@@ -307,6 +316,8 @@ class Trainer:
         if self.sft_sampler is not None and state.get("sft_sampler"):
             self.sft_sampler.load_state_dict(state["sft_sampler"])
         self.val_before = state.get("val_before")
+        if state.get("kl_ctrl"):
+            self.kl_ctrl.load_state_dict(state["kl_ctrl"])
         self.rollout.update_weights(self.engine.rollout_weights())
         if self.dist.is_main:
             report.truncate_metrics(self.metrics_path, self.global_step)
