@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "CacheMiss": "cache_builder.reader",
     "CacheReader": "cache_builder.reader",
+    "CorruptEntryError": "cache_builder.errors",
     "open_cache": "cache_builder.reader",
     "processor_kwargs": "cache_builder.processor_inputs",
     "vllm_video_input": "cache_builder.processor_inputs",

@@ -4,6 +4,7 @@ Generates ``num_videos`` videos of ``min_seconds``–``max_seconds`` at 360p–7
 cache, and prints ratios measured in the same run:
 
 - model-ready batch (frames + processor outputs) from the cache vs qwen-vl-utils + processor from the mp4;
+- what the checksum every read verifies costs of those reads;
 - cache build time per video (one build of the whole set, default settings) vs qwen-vl-utils
   ``fetch_video`` on the same videos (one call per video, as a data loader makes them);
 - cache build vs the decode-only floor ``ffmpeg -i X -f null -``;
@@ -37,7 +38,7 @@ from cache_builder.config import CacheConfig
 from cache_builder.processor_inputs import processor_kwargs
 from cache_builder.reader import open_cache
 from cache_builder.spec import VideoSpec
-from cache_builder.store import chunk_shape, compression_kwargs
+from cache_builder.store import CHECKSUM, chunk_shape, compression_kwargs, entry_checksum
 from vrl.config import ConfigError, parse
 from vrl.log import get_logger, result_logger, setup_logging
 
@@ -179,13 +180,18 @@ def model_ready(paths: list[Path], spec: VideoSpec, cache: list[Path], repeats: 
         "cache_batch": [],
         "cache_batch_fast": [],
         "cache_batch_uint8": [],
+        "cache_checksum": [],
         "qwen_batch": [],
     }
     for p in paths:
         runs = {k: [] for k in t}
+        key = reader.find(str(p)).key
         for _ in range(repeats):
             dt, (frames, meta) = _timed(reader.get, str(p))
             runs["cache_frames"].append(dt)
+            # the check reader.get just made (included in dt): timed again alone
+            meta_json = json.dumps(meta, sort_keys=True)
+            runs["cache_checksum"].append(_timed(entry_checksum, key, meta_json, frames)[0])
             dt2, _ = _timed(
                 processor, text=[PROMPT], return_tensors="pt", **processor_kwargs(videos=[(frames, meta)])
             )
@@ -334,6 +340,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "rounds": cfg.rounds,
         "single": len(single),
         "chunks": cfg.chunks,
+        "checksum": CHECKSUM,
         "seconds_of_video": sum(float(p.stem.split("_")[-1][:-1]) for p in paths),
         "spec": spec.to_dict(),
         "per_video_s": {
@@ -377,6 +384,7 @@ def format_table(r: dict[str, Any]) -> str:
         f"| model-ready batch per video, exact fast path, float32 on the host (evaluation) | {pv['cache_batch_fast'] * 1e3:.1f} ms | {pv['qwen_batch'] * 1e3:.1f} ms (qwen-vl-utils + processor) | {ra['model_ready_batch_fast_speedup']:.1f}x faster | >= 20x |",
         f"| model-ready batch per video, uint8 patches normalised by the model (training) | {pv['cache_batch_uint8'] * 1e3:.1f} ms | {pv['qwen_batch'] * 1e3:.1f} ms (qwen-vl-utils + processor) | {ra['model_ready_batch_uint8_speedup']:.1f}x faster | >= 20x |",
         f"| frames only per video | {pv['cache_frames'] * 1e3:.1f} ms | {pv['qwen_frames'] * 1e3:.1f} ms (fetch_video) | {ra['frames_only_speedup']:.1f}x faster | |",
+        f"| checksum every read verifies ({r.get('checksum', CHECKSUM)}; included in the cache rows above) | {pv['cache_checksum'] * 1e3:.1f} ms | {pv['cache_frames'] * 1e3:.1f} ms (frames only) | {100 * pv['cache_checksum'] / pv['cache_frames']:.1f} % of a read, {100 * pv['cache_checksum'] / pv['cache_batch_uint8']:.1f} % of a training batch | |",
         f"| build time per video (one build of the set, default settings) | {pv['cache_build']:.2f} s | {pv['qwen_fetch_video']:.2f} s (fetch_video) | {ra['build_vs_fetch_video']:.2f}x faster | >= 2x |",
         f"| build vs decode-only floor | {pv['cache_build']:.2f} s | {pv['decode_floor']:.2f} s (ffmpeg -f null) | {ra['build_vs_decode_floor']:.2f}x of floor speed | >= 0.7x |",
         f"| build of one video alone (fixed costs included; {r['single']} videos) | {pv['cache_build_single_video']:.2f} s | {pv['qwen_fetch_video']:.2f} s (fetch_video, mean of the set) | {pv['qwen_fetch_video'] / pv['cache_build_single_video']:.2f}x faster | |",

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from cache_builder import index as cache_index
+from cache_builder import lifetime
 from cache_builder.config import CacheConfig
 from cache_builder.errors import MediaError
 from cache_builder.media import load_image, load_video
@@ -36,6 +37,7 @@ from cache_builder.records import (
     load_records,
     media_items,
     resolve,
+    resolve_inside,
     stat_key,
 )
 from cache_builder.store import (
@@ -160,9 +162,9 @@ class ShardWork:
         """
         cfg = self.cfg
         spec = cfg.video_spec() if item.kind == "video" else cfg.image_spec()
-        path = resolve(item.path, cfg.video_root)
         key, claimed = None, False
         try:
+            path = resolve_inside(item.path, cfg.video_root, cfg.allow_outside_root)
             if not path.is_file():
                 raise MediaError("missing", f"file not found: {path}")
             size, mtime_ns = stat_key(path)
@@ -387,7 +389,9 @@ def build_local(cfg: CacheConfig) -> dict[str, Any]:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
-        with ctx.Pool(min(cfg.num_workers, len(tasks))) as pool:
+        # workers end with this process (kill -9 included), see cache_builder.lifetime
+        workers = min(cfg.num_workers, len(tasks))
+        with ctx.Pool(workers, initializer=lifetime.end_with_parent, initargs=(os.getpid(),)) as pool:
             summaries = pool.map(_pool_task, [(cfg, t, i) for i, t in enumerate(tasks)])
     else:
         summaries = [build_shard(cfg, t) for t in tasks]

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from cache_builder.spec import FAMILIES, ImageSpec, VideoSpec
 from vrl.config import choice
 from vrl.launch.config import LaunchConfig
+from vrl.log import get_logger
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -16,6 +19,9 @@ class CacheConfig(LaunchConfig):
     """Records file (JSON list or JSONL, EasyVideoR1 / Video-R1 format); required for build."""
     video_root: str = ""
     """Folder the records' relative ``path`` values are relative to (empty: the working directory)."""
+    allow_outside_root: bool = False
+    """Build record paths that resolve outside video_root (``../``, absolute, symlinks to elsewhere); by
+    default they are refused and recorded in failures.jsonl as ``outside_root``. No effect without video_root."""
     out: str = ""
     """Cache folder written by the build (default: the last of cache_dir)."""
     cache_dir: list[str] = field(default_factory=list)
@@ -76,6 +82,8 @@ class CacheConfig(LaunchConfig):
             if getattr(self, name):
                 setattr(self, name, os.path.abspath(getattr(self, name)))
         self.cache_dir = [os.path.abspath(d) for d in self.cache_dir]
+        if self.allow_outside_root and not self.video_root:
+            logger.warning("allow_outside_root=true has no effect without video_root")
         self.video_spec()
         self.image_spec()
         if self.cache_dir and self.out and self.out != self.cache_dir[-1]:

@@ -34,6 +34,7 @@ from typing import Protocol
 import ffmpeg
 import numpy as np
 
+from cache_builder import lifetime
 from cache_builder.errors import MediaError
 from cache_builder.probe import VideoInfo, probe, probe_failure, video_info
 from cache_builder.sampling import resize_frame_hwc
@@ -139,6 +140,7 @@ class FfmpegJob:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=lifetime.preexec(),  # killed with this thread, which reads its frames until it ends
         )
         self.err: list[bytes] = []
         self.drain = threading.Thread(target=_drain, args=(self.proc.stderr, self.err), daemon=True)
@@ -180,7 +182,7 @@ class LibavServer:
         # by path, not ``-m``: the package's __init__ would import torch into the server
         worker = Path(__file__).with_name("decode_worker.py")
         self.proc = subprocess.Popen(
-            [sys.executable, str(worker)],
+            [sys.executable, str(worker), str(os.getpid())],  # the server exits when this process ends
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

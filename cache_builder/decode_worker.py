@@ -1,6 +1,6 @@
 """The libav decoding server: a child process that decodes selected frames of videos via PyAV.
 
-Run as ``python cache_builder/decode_worker.py`` (by path: importing the package would pull in torch) by
+Run as ``python cache_builder/decode_worker.py <parent pid>`` (by path: importing the package would pull in torch) by
 :mod:`cache_builder.decode`, which keeps one alive per process and kills it when a decode hangs. Requests
 arrive on stdin, one JSON object per line; replies are messages ``tag (1 byte) + length (8 bytes, little
 endian) + payload`` on stdout:
@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import struct
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -242,5 +245,25 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         out.flush()
 
 
+def end_with_parent(parent_pid: int, interval_s: float = 0.2) -> None:
+    """Exit as soon as ``parent_pid`` is no longer this server's parent (killed, ``kill -9`` included).
+
+    An idle server already ends when its stdin closes; this ends one busy decoding a long video or stuck
+    in libav. A thread polling the parent, not ``PR_SET_PDEATHSIG``: the kernel sends that when the
+    *thread* that started the server ends, and servers are shared by the threads of their process
+    (see :mod:`cache_builder.lifetime`)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 if __name__ == "__main__":
+    # the parent passes its pid: a parent that died before this line is caught as well
+    end_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
     serve(sys.stdin.buffer, sys.stdout.buffer)

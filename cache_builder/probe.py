@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from cache_builder import lifetime
 from cache_builder.errors import MediaError
 
 #: fewer packets than this fraction of what the stream header declares means the file was cut short
@@ -62,7 +63,9 @@ def probe(path: str | Path, timeout_s: float = 60.0) -> VideoInfo:
         str(path),
     ]  # fmt: skip
     try:
-        res = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+        res = subprocess.run(
+            cmd, capture_output=True, timeout=timeout_s, check=False, preexec_fn=lifetime.preexec()
+        )
     except subprocess.TimeoutExpired as e:
         raise MediaError("probe_timeout", f"ffprobe took longer than {timeout_s:.0f} s") from e
     if res.returncode != 0:

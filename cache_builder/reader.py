@@ -7,6 +7,10 @@ index maps the path written in the records (plus size and mtime) to the file's c
 index does not know is hashed once per process (another lab's cache, built from other paths). Shard files
 are immutable, opened read-only without file locks and reopened after a fork, so any number of reader
 processes (DataLoader workers, ranks) can share a cache.
+
+Every read checks the entry's checksum (key, metadata and frame bytes; xxh3-128, a few percent of the read
+time) and raises :class:`~cache_builder.errors.CorruptEntryError` naming the entry and the shard when the
+stored bytes changed: a damaged shard never hands out wrong frames.
 """
 
 from __future__ import annotations
@@ -215,7 +219,8 @@ class CacheReader:
         return self.find(item) is not None
 
     def get(self, item: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        """(frames uint8 (T, 3, H, W), meta) of a path, record or MediaItem; raises :class:`CacheMiss`.
+        """(frames uint8 (T, 3, H, W), meta) of a path, record or MediaItem; raises :class:`CacheMiss`, or
+        :class:`~cache_builder.errors.CorruptEntryError` when the stored entry fails its checksum.
 
         meta holds ``fps``, ``frames_indices``, ``total_num_frames``, ``sample_fps`` (videos), ``duration``,
         the original and resized sizes.
@@ -233,6 +238,7 @@ class CacheReader:
         return [self.get(m) for m in media_of_record(record)]
 
     def read(self, loc: Location) -> tuple[np.ndarray, dict[str, Any]]:
+        """The entry at ``loc``, checked against its checksum (see :func:`cache_builder.store.read_entry`)."""
         f = self._handle(loc.shard)
         frames, meta = read_entry(f, loc.key)
         stored_spec = f["entries"][loc.key].attrs["spec_hash"]

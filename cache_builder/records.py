@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cache_builder.errors import MediaError
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 KINDS = ("video", "image")
 
@@ -88,6 +90,29 @@ def resolve(path: str, video_root: str | Path | None) -> Path:
     if video_root and not p.is_absolute():
         p = Path(video_root) / p
     return p
+
+
+def resolve_inside(path: str, root: str | Path | None, allow_outside_root: bool = False) -> Path:
+    """Where a record's path is, refusing one that leaves ``root`` (``../``, an absolute path, a symlink
+    pointing elsewhere): raises :class:`MediaError` ``outside_root``. Records come from other people
+    (a downloaded dataset, another lab's annotations) and must not make a job read whatever the job's
+    account can read. The one check of training, evaluation and the cache build.
+
+    Returns the fully resolved path (symlinks followed), which is what was checked. With
+    ``allow_outside_root`` or without a root (nothing to stay inside) it is :func:`resolve`'s answer.
+    """
+    local = resolve(path, root)
+    if allow_outside_root or not root:
+        return local
+    real_root = Path(root).resolve()
+    real = local.resolve()  # non-strict: a missing file is checked on its normalised path
+    if not real.is_relative_to(real_root):
+        raise MediaError(
+            "outside_root",
+            f"{path!r} resolves to {real}, outside the media root {real_root}: refused (set "
+            "allow_outside_root=true if the records' files are meant to live elsewhere)",
+        )
+    return real
 
 
 def content_hash(path: str | Path) -> str:

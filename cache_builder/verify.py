@@ -1,6 +1,6 @@
 """``python -m cache_builder verify``: completeness, hashes and spec of a built cache.
 
-Checks every index entry against its shard (present, uint8 (T, 3, H, W), frame checksum, stored spec
+Checks every index entry against its shard (present, uint8 (T, 3, H, W), frame checksums, stored spec
 hashing to the key's spec part, processor metadata present), optionally re-hashes the source files
 against the keys' content part, checks that every input of a records file is either stored or recorded
 in ``failures.jsonl``, and that the cache holds an expected spec.
@@ -19,7 +19,7 @@ import hdf5plugin  # noqa: F401  (zstd filter)
 from cache_builder.index import FAILURES_NAME, STAGING_DIR, load_index
 from cache_builder.records import content_hash, entry_key, load_records, media_items, resolve
 from cache_builder.spec import Spec, diff, spec_from_dict, spec_hash
-from cache_builder.store import frames_digest
+from cache_builder.store import checksum_problem, frames_digest
 
 VIDEO_META_KEYS = ("fps", "frames_indices", "total_num_frames", "sample_fps")
 
@@ -58,8 +58,12 @@ def _check_entry(f: h5py.File, key: str, summary: dict[str, Any], check_data: bo
             out.append(f"{key}: meta lacks {missing}")
         elif len(meta["frames_indices"]) != ds.shape[0]:
             out.append(f"{key}: {len(meta['frames_indices'])} frame indices for {ds.shape[0]} frames")
-    if check_data and frames_digest(ds[()]) != g.attrs["frames_sha256"]:
-        out.append(f"{key}: frame data checksum mismatch")
+    if check_data:
+        frames = ds[()]
+        if frames_digest(frames) != g.attrs["frames_sha256"]:
+            out.append(f"{key}: frame data checksum mismatch")
+        elif "checksum" in g.attrs and (problem := checksum_problem(key, g.attrs, g.attrs["meta"], frames)):
+            out.append(f"{key}: {problem}")  # what every read checks (metadata included)
     return out
 
 

@@ -113,6 +113,9 @@ class Config(LaunchConfig):
     """Folder with one sub-folder of videos per benchmark (<video_root>/<benchmark>/); records' paths are relative to it."""
     video_roots: list[str] = field(default_factory=list)
     """Per-benchmark video folders overriding video_root, as benchmark=folder."""
+    allow_outside_root: bool = False
+    """Read record paths that resolve outside their media folder (`../`, absolute, symlinks to elsewhere);
+    by default such a sample fails with error `media_outside_root` in its prediction line."""
     num_shards: int = 1
     """Array tasks; each takes a cost-balanced slice of the (benchmark, sample) list still to do."""
     max_samples: int = 0

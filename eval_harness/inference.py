@@ -70,13 +70,13 @@ class PromptMaker:
     def __init__(
         self,
         processor: Any,
-        media: tuple[str, list[str], Any, Any],
+        media: tuple[Any, ...],
         style: str,
         max_prompt_length: int,
         render: Callable[[dict[str, Any], str], str] | None,
     ) -> None:
-        mode, cache_dirs, video_spec, image_spec = media
-        self.source = _RecordingSource(mode, cache_dirs, video_spec, image_spec)
+        # (mode, cache_dirs, video_spec, image_spec[, allow_outside_root]): MediaSource's arguments
+        self.source = _RecordingSource(*media)
         # extra media: a record's own image after its video (Video-MMMU's videommmu_with_image.json)
         self.builder = PromptBuilder(
             processor, self.source, style, max_prompt_length, render=render, extra_media=True

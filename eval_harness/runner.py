@@ -150,7 +150,8 @@ def run_shard(cfg: Config, task: dict[str, Any], run_dir: Path) -> dict[str, Any
     inf = cfg.inference
     params = SamplingParams(n=1, temperature=inf.temperature, top_p=inf.top_p, max_tokens=inf.new_tokens())
     video_spec, image_spec = cfg.specs(family)
-    media = (cfg.video_source if cfg.cache_dir else "decode", list(cfg.cache_dir), video_spec, image_spec)
+    mode = cfg.video_source if cfg.cache_dir else "decode"
+    media = (mode, list(cfg.cache_dir), video_spec, image_spec, cfg.allow_outside_root)
 
     def make_prompts() -> PromptMaker:
         from vrl.models.loading import load_processor

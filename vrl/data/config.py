@@ -39,6 +39,9 @@ class DataConfig:
     """Validation records. Empty with empty train_files: the toy suite's val split; otherwise no validation."""
     media_root: str = ""
     """Directory the records' relative `path`s are under (video_root). Empty: each file's own directory."""
+    allow_outside_root: bool = False
+    """Read record paths that resolve outside the media root (`../`, absolute, symlinks to elsewhere); by
+    default such a sample is refused and counted as failed (`media_outside_root`)."""
     video_source: str = choice("prefer_cache", ["cache", "decode", "prefer_cache"])
     """Frames from the tensor cache (cache), decoded on the fly (decode), or the cache with decoding as fallback."""
     cache_dir: list[str] = field(default_factory=list)

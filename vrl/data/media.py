@@ -3,6 +3,11 @@
 Whichever way, the frames and metadata are those the cache builder would store for the run's spec, so
 ``video_source=cache`` and ``video_source=decode`` feed the processor identical tensors. A cache built with
 another spec is refused when the source opens (the error names each differing field).
+
+Two checks make a sample fail (a :class:`MediaError` the prompt builder counts) instead of feeding the
+model something it should not see: a record path that resolves outside the media root (unless
+``allow_outside_root``), checked before the cache or the file is touched; and a cache entry whose bytes
+fail their checksum (``corrupt_entry``), which ``prefer_cache`` decodes again instead.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from cache_builder import open_cache
-from cache_builder.errors import MediaError
+from cache_builder.errors import CorruptEntryError, MediaError
 from cache_builder.media import load_image, load_video
 from cache_builder.reader import CacheMiss, CacheReader
-from cache_builder.records import MediaItem, media_of_record, resolve
+from cache_builder.records import MediaItem, media_of_record, resolve_inside
 from cache_builder.spec import ImageSpec, VideoSpec
 from vrl.data.config import DataConfig
 from vrl.log import get_logger
@@ -59,7 +64,12 @@ class MediaSource:
     raise :class:`MediaError`."""
 
     def __init__(
-        self, mode: str, cache_dirs: list[str], video_spec: VideoSpec, image_spec: ImageSpec
+        self,
+        mode: str,
+        cache_dirs: list[str],
+        video_spec: VideoSpec,
+        image_spec: ImageSpec,
+        allow_outside_root: bool = False,
     ) -> None:
         if mode in ("cache", "prefer_cache") and not cache_dirs and mode == "cache":
             raise ValueError(
@@ -69,6 +79,8 @@ class MediaSource:
         self.cache_dirs = [str(d) for d in cache_dirs]
         self.video_spec = video_spec
         self.image_spec = image_spec
+        self.allow_outside_root = allow_outside_root
+        """Read paths that resolve outside the record's media root (refused by default: ``outside_root``)."""
         self._readers: dict[str, CacheReader] = {}
         self.counts: Counter[str] = Counter()
 
@@ -96,6 +108,7 @@ class MediaSource:
 
     def _load_item(self, record: dict[str, Any], item: MediaItem) -> Media:
         root = record.get(ROOT_KEY, "")
+        path = resolve_inside(item.path, root or None, self.allow_outside_root)
         reader = self._reader(root)
         if reader is not None:
             try:
@@ -110,8 +123,12 @@ class MediaSource:
                         f"{item.path} is not in the cache {self.cache_dirs} under this run's spec: build it with "
                         "`python jobs/submit.py stage=cache ...` or set data.video_source=prefer_cache",
                     ) from None
-        path = resolve(item.path, root or None)
-        if not Path(path).exists():
+            except CorruptEntryError as e:
+                self.counts["cache_corrupt"] += 1
+                if self.mode == "cache":
+                    raise
+                logger.warning("%s; decoding %s again instead", e, item.path)
+        if not path.exists():
             raise MediaError("missing", f"media file not found: {path}")
         if item.kind == "image":
             frames, meta = load_image(path, self.image_spec)

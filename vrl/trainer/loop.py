@@ -78,7 +78,9 @@ class Trainer:
         self.processor = load_processor(model_path, uint8_patches=cfg.data.uint8_video_patches)
         family = model_family(model_path)
         video_spec, image_spec = specs_for(cfg.data, family)
-        media = MediaSource(cfg.data.video_source, cache_dirs, video_spec, image_spec)
+        media = MediaSource(
+            cfg.data.video_source, cache_dirs, video_spec, image_spec, cfg.data.allow_outside_root
+        )
         self.builder = PromptBuilder(self.processor, media, cfg.data.prompt_style, cfg.data.max_prompt_length)
         self.sampler = PromptSampler(
             len(train_records), cfg.trainer.rollout_batch_size, cfg.trainer.seed, cfg.data.shuffle
