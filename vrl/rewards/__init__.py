@@ -9,10 +9,12 @@ and evaluation metrics are the same code::
     score(sample, "<think>…</think><answer>B</answer>")  # {"overall": 1.0, "format": 1.0, "accuracy": 1.0}
     answer_instruction("multiple choice", "think")  # the prompt text asking for what the reward parses
 
-``overall = accuracy_weight · accuracy + format_weight · format`` (0.9 / 0.1). The answer is the last
-``<answer>…</answer>``, else the last ``\\boxed{}``, else the whole response; ``format`` is 1.0 (tag, parses),
-0.5 (tag, does not parse) or 0.0 (no tag, or no ``<think>`` block when ``require_think``). Types and their
-aliases: ``known_types()``; an unknown type raises ``ValueError`` listing them.
+``overall = accuracy_weight · accuracy + format_weight · format`` (0.9 / 0.1). The reasoning (everything
+up to the last ``</think>``) never supplies the answer; after it, the answer is the last
+``<answer>…</answer>``, else the last ``\\boxed{}``, else the text (:mod:`vrl.rewards.extract`). ``format``
+is 1.0 (tag, parses), 0.5 (tag, does not parse) or 0.0 (no tag, or no ``<think>`` block when
+``require_think``). Types and their aliases: ``known_types()`` (every ``problem_type`` EasyVideoR1 routes is
+an alias); an unknown type raises ``ValueError`` listing them.
 
 A user type lives in the user's module and is named in the config (``reward.extra_modules=[mypkg.rewards]``)::
 

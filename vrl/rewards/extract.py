@@ -1,8 +1,19 @@
 """Finding the answer in a response and the truth in a solution: linear scans, no backtracking regexes.
 
-The answer is the content of the **last** ``<answer>…</answer>``; without a tag, the last balanced
-``\\boxed{…}``; otherwise the whole response. The ground truth is ``solution`` with its ``<answer>``
-wrapper and ``$…$`` stripped.
+The reasoning is never the answer. The reasoning block runs from the first ``<think>`` to the **last**
+``</think>`` (from the start of the response when it has no ``<think>``: chat templates often open the
+block in the prompt); a ``<think>`` opened after the last ``</think>`` and never closed runs to the end
+(a response cut off while reasoning has no answer). Think tags inside the last ``<answer>…</answer>``
+pair are part of that answer, not reasoning (some ground truths carry them). Outside the reasoning:
+
+- the answer is the content of the **last** complete ``<answer>…</answer>`` pair (one after the
+  reasoning first; else one before a reasoning block that opens with ``<think>``);
+- without such a pair, the last balanced ``\\boxed{…}`` after the reasoning, else all the text after the
+  reasoning (the whole response when it has no ``</think>`` and no ``<think>``).
+
+So a letter, a number or a draft JSON written while reasoning never supplies a candidate, for any type.
+The ground truth is ``solution`` with its ``<answer>`` wrapper and ``$…$`` stripped (no reasoning rule:
+some datasets keep the truth inside ``<think>``).
 """
 
 from __future__ import annotations
@@ -22,24 +33,27 @@ class Extraction:
     answer: str
     """The text to judge, stripped of surrounding whitespace."""
     tagged: bool
-    """An ``<answer>…</answer>`` pair was found."""
+    """An ``<answer>…</answer>`` pair outside the reasoning was found."""
     think: bool
     """A ``<think>…</think>`` block ends before the answer tag (or anywhere, without a tag)."""
 
 
-def _last(pattern: re.Pattern[str], text: str, end: int | None = None) -> re.Match[str] | None:
+def _last(
+    pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None
+) -> re.Match[str] | None:
     last = None
-    for last in pattern.finditer(text, 0, len(text) if end is None else end):  # noqa: B007
+    for last in pattern.finditer(text, start, len(text) if end is None else end):  # noqa: B007
         pass
     return last
 
 
-def last_tag_span(text: str) -> tuple[int, int] | None:
-    """``(start, end)`` of the content of the last complete ``<answer>…</answer>`` pair, or None."""
-    close = _last(_CLOSE, text)
+def last_tag_span(text: str, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+    """``(start, end)`` of the content of the last complete ``<answer>…</answer>`` pair in
+    ``text[start:end]``, or None."""
+    close = _last(_CLOSE, text, start, end)
     if close is None:
         return None
-    opening = _last(_OPEN, text, close.start())
+    opening = _last(_OPEN, text, start, close.start())
     if opening is None:
         return None
     return opening.end(), close.start()
@@ -65,25 +79,66 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Regions:
+    """Where candidates may come from: ``before`` = [0, before) and ``after`` = [after_start, after_end)."""
+
+    before: int
+    after_start: int
+    after_end: int
+
+
+def _regions(text: str) -> _Regions:
+    close = _last(_THINK_CLOSE, text)
+    if close is None:
+        opening = _THINK_OPEN.search(text)
+        if opening is None:
+            return _Regions(0, 0, len(text))
+        return _Regions(0, 0, opening.start())  # unclosed reasoning runs to the end
+    first_open = _THINK_OPEN.search(text, 0, close.start())
+    reopened = _THINK_OPEN.search(text, close.end())
+    return _Regions(
+        before=first_open.start() if first_open is not None else 0,
+        after_start=close.end(),
+        after_end=reopened.start() if reopened is not None else len(text),
+    )
+
+
+def _think_before(text: str, position: int) -> bool:
+    think_close = _last(_THINK_CLOSE, text, 0, position)
+    return think_close is not None and _THINK_OPEN.search(text, 0, think_close.start()) is not None
+
+
 def extract(response: str) -> Extraction:
-    """Split a model response into the answer to judge and the format facts."""
+    """Split a model response into the answer to judge and the format facts (see the module docstring)."""
     if not isinstance(response, str):
         response = "" if response is None else str(response)
-    span = last_tag_span(response)
+    last_pair = last_tag_span(response)
+    view = response
+    if last_pair is not None:  # think tags inside the last answer pair are answer content, not reasoning
+        view = response[: last_pair[0]] + " " * (last_pair[1] - last_pair[0]) + response[last_pair[1] :]
+    regions = _regions(view)
+    span = None
+    if last_pair is not None:  # the last pair is usually the answer: search again only when it is not
+        if regions.after_start <= last_pair[0] - 1 and last_pair[1] < regions.after_end:
+            span = last_pair
+        else:
+            span = last_tag_span(response, regions.after_start, regions.after_end)
+            if span is None and regions.before > 0:
+                span = last_tag_span(response, 0, regions.before)
     if span is not None:
         start, end = span
-        think_close = _last(_THINK_CLOSE, response, start)
-        think = think_close is not None and _THINK_OPEN.search(response, 0, think_close.start()) is not None
-        return Extraction(response[start:end].strip(), tagged=True, think=think)
-    think_close = _last(_THINK_CLOSE, response)
-    think = think_close is not None and _THINK_OPEN.search(response, 0, think_close.start()) is not None
-    boxed = last_boxed(response)
-    answer = boxed if boxed is not None else response
+        return Extraction(response[start:end].strip(), tagged=True, think=_think_before(response, start))
+    think = _think_before(response, len(response))
+    rest = response[regions.after_start : regions.after_end]
+    boxed = last_boxed(rest)
+    answer = boxed if boxed is not None else rest
     return Extraction(answer.strip(), tagged=False, think=think)
 
 
 def extract_answer(response: str) -> str:
-    """The answer to judge: last ``<answer>`` content, else last ``\\boxed{}``, else the response."""
+    """The answer to judge: last ``<answer>`` content, else last ``\\boxed{}``, else the text, never the
+    reasoning (see the module docstring)."""
     return extract(response).answer
 
 

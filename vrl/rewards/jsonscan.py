@@ -1,18 +1,30 @@
-"""Finding JSON values inside free text (model answers, ``<think>``-wrapped solutions), bounded.
+"""Finding JSON values inside free text (model answers, ``<think>``-wrapped solutions), in linear time.
 
-At most ``max_attempts`` decodes are tried, each at a ``{`` or ``[``, so a 1 MB answer full of brackets
-costs a few linear passes; deep nesting fails fast (``RecursionError`` is caught around the decode).
-``NaN``/``Infinity`` are rejected.
+One pass over the text pairs every ``{``/``[`` with its closing bracket (string-aware: JSON strings are
+skipped, a string broken by a line end or a mismatched closer abandons the brackets still open), so a
+decode is tried only where a balanced candidate exists, outermost first. A successful decode consumes its
+span (inner brackets are part of it); a failed one moves on to the next candidate. Nesting deeper than
+:data:`MAX_DEPTH` is never decoded, so a failed candidate costs at most ``MAX_DEPTH`` re-reads of any
+character: the work is bounded by the length of the text, not by a count of attempts, and any number of
+bracketed fragments before the answer cannot hide it. ``NaN``/``Infinity`` are rejected.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from vrl.rewards.numbers import parse_number
+
+#: candidates nested deeper than this are skipped (no answer nests that deep; bounds the re-reads)
+MAX_DEPTH = 32
+
+_PAIRS = {"}": "{", "]": "["}
+_SPECIAL = re.compile(r'[{}\[\]"]')
+_STRING_BODY = re.compile(r'(?:[^"\\\n]|\\[^\n])*+')
 
 
 def _reject_constant(name: str) -> Any:
@@ -22,25 +34,61 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def iter_json(text: str, max_attempts: int = 16) -> Iterator[Any]:
-    """JSON objects/arrays found in ``text``, left to right, from at most ``max_attempts`` decodes."""
-    i = 0
-    attempts = 0
-    n = len(text)
-    while attempts < max_attempts and i < n:
-        brace, bracket = text.find("{", i), text.find("[", i)
-        starts = [p for p in (brace, bracket) if p >= 0]
-        if not starts:
-            return
-        j = min(starts)
-        attempts += 1
+def _candidates(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of balanced bracket spans (``end`` exclusive) with nesting depth ≤ MAX_DEPTH,
+    sorted by start. One pass; strings are skipped only while a bracket is open (prose quotes outside
+    brackets do not matter)."""
+    spans: list[tuple[int, int]] = []
+    stack: list[list[int]] = []  # [position, deepest nesting below]
+    pos = 0
+    while (m := _SPECIAL.search(text, pos)) is not None:
+        i = m.start()
+        ch = text[i]
+        pos = i + 1
+        if ch in "{[":
+            stack.append([i, 0])
+        elif ch in "}]":
+            if stack and text[stack[-1][0]] == _PAIRS[ch]:
+                start, depth = stack.pop()
+                if depth < MAX_DEPTH:
+                    spans.append((start, i + 1))
+                if stack:
+                    stack[-1][1] = max(stack[-1][1], depth + 1)
+            else:
+                stack.clear()  # a mismatched closer: no open bracket around it can be JSON
+        elif stack:  # a quote inside brackets opens a JSON string
+            body = _STRING_BODY.match(text, pos)
+            assert body is not None  # the pattern matches the empty string
+            pos = body.end() + 1
+            if body.end() >= len(text) or text[body.end()] != '"':
+                stack.clear()  # an unterminated string (end of line or text): the open brackets are not JSON
+    spans.sort()
+    return spans
+
+
+def iter_json(text: str) -> Iterator[Any]:
+    """JSON objects/arrays found in ``text``, left to right (see the module docstring for the bound)."""
+    consumed = 0
+    for start, end in _candidates(text):
+        if start < consumed:
+            continue  # inside a value already decoded
         try:
-            value, end = _DECODER.raw_decode(text, j)
+            value, stop = _DECODER.raw_decode(text[start:end])
         except (ValueError, RecursionError):
-            i = j + 1
             continue
+        if stop != end - start:
+            continue  # the span is not one JSON value; an inner candidate may be
+        consumed = end
         yield value
-        i = end
+
+
+def last_json(text: str, accept: Any) -> Any:
+    """The last JSON value in ``text`` for which ``accept(value)`` is true, or None."""
+    found = None
+    for value in iter_json(text):
+        if accept(value):
+            found = value
+    return found
 
 
 def as_number(value: Any) -> float | None:

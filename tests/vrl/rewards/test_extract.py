@@ -71,3 +71,26 @@ def test_ground_truth_missing_is_a_data_error():
 
 def test_strip_math_delimiters_keeps_inner_dollars():
     assert strip_math_delimiters("$a$ and $b$") == "a$ and $b"
+
+
+@pytest.mark.parametrize(
+    ("response", "answer", "tagged"),
+    [
+        ("<think>The answer might be A</think>B", "B", False),
+        ("<think>maybe 5</think> The answer is 7", "The answer is 7", False),
+        ("<think>A or B</think>", "", False),  # reasoning only: nothing to judge
+        ("reasoning about A, no opener </think> C", "C", False),  # the chat template opened <think>
+        ("<think>first</think> mid A <think>second</think> C", "C", False),  # up to the LAST </think>
+        ("<think> still thinking about A", "", False),  # cut off while reasoning
+        ("<think>x</think> C <think> more about A", "C", False),  # unclosed block after the answer
+        ("<think>draft <answer>A</answer> hmm</think> B", "B", False),  # a tag in the reasoning is a draft
+        ("<think>so \\boxed{1}</think> \\boxed{2}", "2", False),
+        ("<think>\\boxed{1}</think> 2", "2", False),
+        ("<answer>B</answer><think>late</think>", "B", True),  # a block after the answer is no reasoning
+        ("<think>a</think><answer>B</answer>", "B", True),
+        ("<think>a</think><answer><think>{x}</think> y</answer>", "<think>{x}</think> y", True),
+    ],
+)
+def test_reasoning_never_supplies_the_answer(response, answer, tagged):
+    found = extract(response)
+    assert (found.answer, found.tagged) == (answer, tagged)

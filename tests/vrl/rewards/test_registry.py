@@ -162,3 +162,62 @@ def test_a_user_type_cannot_take_a_builtin_name_first():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.startswith("raised") and "already taken" in out.stdout
+
+
+#: every problem_type key of EasyVideoR1's routing table (examples/unified_rl/reward_function/unified.py,
+#: REWARD_MAPPING) and the type that scores it here. EasyVideoR1 scores "regression" with its numerical
+#: reward; here it is VSI-Bench's mean relative accuracy. "video description" is scored like open-ended
+#: answers in both (our caption type is the same ROUGE judge with a caption prompt).
+EASYVIDEOR1_TYPES = {
+    "math": "math",
+    "mathematics": "math",
+    "multiple choice": "multiple choice",
+    "multiple_choice": "multiple choice",
+    "numerical": "numerical",
+    "number": "numerical",
+    "regression": "regression",
+    "open-ended": "open-ended",
+    "open_ended": "open-ended",
+    "video qa": "open-ended",
+    "video description": "caption",
+    "free-form": "open-ended",
+    "ocr": "ocr",
+    "boolean": "boolean",
+    "binary classification": "boolean",
+    "llava": "llava",
+    "critic": "llava",
+    "code": "code",
+    "coding": "code",
+    "svg-code": "code",
+    "html-code": "code",
+    "spatial grounding": "spatial grounding",
+    "temporal grounding": "temporal grounding",
+    "spatial-temporal grounding": "spatial-temporal grounding",
+    "tracking": "tracking",
+}
+
+
+@pytest.mark.parametrize(("name", "canonical"), EASYVIDEOR1_TYPES.items())
+def test_every_easyvideor1_problem_type_routes(name, canonical):
+    assert canonical_type(name) == canonical
+    assert canonical_type(name.upper()) == canonical  # EasyVideoR1 lower-cases before routing
+
+
+def test_new_easyvideor1_types_score():
+    binary = {"problem_type": "binary classification", "solution": "<answer>Yes</answer>"}
+    assert score(binary, "<answer>Yes, the man is running.</answer>")["accuracy"] == 1.0
+    assert score(binary, "<answer>no</answer>")["accuracy"] == 0.0
+    truth = "A man in a gray cap explains a derivative on a whiteboard."
+    description = {"problem_type": "video description", "solution": truth}
+    open_ended = {"problem_type": "open-ended", "solution": truth}
+    answer = "<answer>A man explains a derivative on a board.</answer>"
+    assert 0.0 < score(description, answer)["accuracy"] < 1.0
+    assert score(description, answer) == score(open_ended, answer)
+    assert get_type("video description").answer_format == get_type("caption").answer_format
+
+
+def test_a_type_nobody_knows_still_raises_with_the_list():
+    with pytest.raises(ValueError, match="Known types") as err:
+        canonical_type("video summarization")
+    assert "binary classification" not in str(err.value)  # canonical names are listed, not aliases
+    assert "boolean" in str(err.value) and "caption" in str(err.value)

@@ -1,7 +1,10 @@
 """Grounding and tracking: 1-D IoU of time spans, 2-D IoU of boxes, per-second box tracks.
 
 Answers are JSON: ``{"time": [s, e]}``, ``{"boxes": [x1, y1, x2, y2]}``, ``{"boxes": {"<second>": box}}``
-(temporal spans also as text: "12.5 to 17 seconds", "12.5 - 17"). Reversed spans and boxes are swapped;
+(temporal spans also as text: "12.5 to 17 seconds", "12.5 - 17", "00:03 - 00:07"). The **last** JSON value
+of the right shape in the answer counts (a draft in the reasoning never reaches here, see
+:mod:`vrl.rewards.extract`). Times are seconds, or clock times ``mm:ss`` / ``hh:mm:ss`` (fractional
+seconds allowed, in JSON strings too: ``["00:03", "00:07.5"]``). Reversed spans and boxes are swapped;
 times are used as given (no clipping to the video). Second keys compare as integers ("18" = "18.0").
 """
 
@@ -11,16 +14,23 @@ import re
 from typing import Any
 
 from vrl.rewards.extract import ground_truth
-from vrl.rewards.jsonscan import as_number, iter_json
+from vrl.rewards.jsonscan import as_number, iter_json, last_json
 from vrl.rewards.registry import Verdict, register_reward
 
 Span = tuple[float, float]
 Box = tuple[float, float, float, float]
 
 _BOX_KEYS = ("boxes", "box", "bbox", "bbox_2d")
-_TIME_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?!\d)(?!\.\d)")
+# a time in text: hh:mm:ss, mm:ss (fractional seconds allowed) or plain seconds
+_TIME_TOKEN = re.compile(
+    r"(?<![\w.])(?<!\d:)"
+    r"(?:(?P<h>\d{1,2}):(?P<hm>[0-5]\d):(?P<hs>[0-5]\d(?:\.\d+)?)"
+    r"|(?P<m>\d{1,3}):(?P<ms>[0-5]\d(?:\.\d+)?)"
+    r"|(?P<s>\d+(?:\.\d+)?))"
+    r"(?!\d)(?!\.\d)(?!:\d)"
+)
 _UNIT_WORDS = re.compile(r"\b(?:s|sec|secs|second|seconds)\b")
-_SEPARATORS = {"to", "-", "–", "—", "~", "until", "and", "through"}
+_SEPARATORS = {"to", "-", "–", "—", "~", "until", "and", "through", ","}
 
 
 def iou_1d(a: Span, b: Span) -> float:
@@ -41,10 +51,26 @@ def iou_2d(a: Box, b: Box) -> float:
     return min(1.0, max(0.0, inter / union))
 
 
+def _token_seconds(m: re.Match[str]) -> float:
+    if m.group("h") is not None:
+        return int(m.group("h")) * 3600 + int(m.group("hm")) * 60 + float(m.group("hs"))
+    if m.group("m") is not None:
+        return int(m.group("m")) * 60 + float(m.group("ms"))
+    return float(m.group("s"))
+
+
+def as_seconds(value: Any) -> float | None:
+    """A time in seconds from a JSON number, a numeric string or a clock string (``"01:02.5"``)."""
+    if isinstance(value, str) and ":" in value and len(value) <= 32:
+        m = _TIME_TOKEN.fullmatch(value.strip())
+        return _token_seconds(m) if m is not None else None
+    return as_number(value)
+
+
 def as_span(value: Any) -> Span | None:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         return None
-    s, e = as_number(value[0]), as_number(value[1])
+    s, e = as_seconds(value[0]), as_seconds(value[1])
     if s is None or e is None:
         return None
     return (min(s, e), max(s, e))
@@ -77,51 +103,60 @@ def as_track(value: Any) -> dict[int, Box] | None:
 
 
 def _text_span(text: str) -> Span | None:
-    """A span written in words: "12.5 to 17 seconds", "12.5s - 17s"; two different spans → None."""
+    """A span written in words: "12.5 to 17 seconds", "12.5s - 17s", "00:03 - 00:07"; two different
+    spans → None."""
     spans = set()
     prev = None
-    for m in _TIME_NUMBER.finditer(text):
+    for m in _TIME_TOKEN.finditer(text):
         if prev is not None and m.start() - prev.end() <= 24:
             gap = _UNIT_WORDS.sub(" ", text[prev.end() : m.start()].lower()).split()
             if len(gap) == 1 and gap[0] in _SEPARATORS:
-                a, b = float(prev.group(0)), float(m.group(0))
+                a, b = _token_seconds(prev), _token_seconds(m)
                 spans.add((min(a, b), max(a, b)))
         prev = m
     return spans.pop() if len(spans) == 1 else None
 
 
 def parse_span(text: str) -> Span | None:
-    """The time span of a temporal-grounding answer: JSON ``{"time": [s, e]}`` / ``[s, e]``, or text."""
-    for value in iter_json(text):
-        if isinstance(value, dict) and "time" in value:
-            return as_span(value["time"])
-        if isinstance(value, list):
-            span = as_span(value)
-            if span is not None:
-                return span
+    """The time span of a temporal-grounding answer: the last JSON ``{"time": [s, e]}`` with a valid span,
+    else the last ``[s, e]`` list, else a span written in text."""
+    spans = [_json_span(value) for value in iter_json(text)]
+    for wanted in ("time", "list"):
+        found = [span for kind, span in spans if kind == wanted and span is not None]
+        if found:
+            return found[-1]
     return _text_span(text)
 
 
+def _json_span(value: Any) -> tuple[str, Span | None]:
+    if isinstance(value, dict):
+        return ("time", as_span(value["time"])) if "time" in value else ("", None)
+    return "list", as_span(value)
+
+
+def _json_box(value: Any) -> tuple[str, Box | None]:
+    if isinstance(value, dict):
+        for key in _BOX_KEYS:
+            if key in value:
+                return "dict", as_box(value[key])
+        return "", None
+    return "list", as_box(value)
+
+
 def parse_box(text: str) -> Box | None:
-    """The box of a spatial-grounding answer: ``{"boxes": [x1, y1, x2, y2]}`` or a bare 4-number list."""
-    for value in iter_json(text):
-        if isinstance(value, dict):
-            for key in _BOX_KEYS:
-                if key in value:
-                    return as_box(value[key])
-        elif isinstance(value, list):
-            box = as_box(value)
-            if box is not None:
-                return box
+    """The box of a spatial-grounding answer: the last ``{"boxes": [x1, y1, x2, y2]}`` (or ``box``,
+    ``bbox``, ``bbox_2d``) with a valid box, else the last bare 4-number list."""
+    boxes = [_json_box(value) for value in iter_json(text)]
+    for wanted in ("dict", "list"):
+        found = [box for kind, box in boxes if kind == wanted and box is not None]
+        if found:
+            return found[-1]
     return None
 
 
 def parse_grounding_object(text: str) -> dict | None:
-    """The first JSON object with a ``time`` or ``boxes`` key."""
-    for value in iter_json(text):
-        if isinstance(value, dict) and ("time" in value or "boxes" in value):
-            return value
-    return None
+    """The last JSON object with a ``time`` or ``boxes`` key."""
+    return last_json(text, lambda value: isinstance(value, dict) and ("time" in value or "boxes" in value))
 
 
 def mean_track_iou(pred: dict[int, Box] | None, gold: dict[int, Box]) -> float:

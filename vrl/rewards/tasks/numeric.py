@@ -1,23 +1,28 @@
-"""Number answers: numerical (equal after rounding to 2 decimals), regression (MRA), counts (exact)."""
+"""Number answers: numerical (equal after rounding to 2 decimals), regression (MRA), counts (exact).
+
+Numbers are read by :mod:`vrl.rewards.numbers`: units, scientific notation, separators and LaTeX are
+understood, and a percentage has two readings (``45%`` is 45 or 0.45). An answer matches when any of its
+readings matches any reading of the gold; regression scores the best MRA over the reading pairs.
+"""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
 from vrl.rewards.extract import ground_truth
-from vrl.rewards.numbers import parse_number, round2
+from vrl.rewards.numbers import parse_readings, round2
 from vrl.rewards.registry import Verdict, register_reward
 
 #: VSI-Bench confidence thresholds θ ∈ {0.50, 0.55, …, 0.95}, exact
 MRA_THRESHOLDS = tuple(Fraction(50 + 5 * k, 100) for k in range(10))
 
 
-def _truth_number(sample: dict) -> Fraction:
+def _truth_readings(sample: dict) -> tuple[Fraction, ...]:
     truth = ground_truth(sample)
-    value = parse_number(truth)
-    if value is None:
+    readings = parse_readings(truth)
+    if not readings:
         raise ValueError(f"{sample.get('problem_type')!r} solution {truth!r} is not a single number.")
-    return value
+    return readings
 
 
 def mean_relative_accuracy(pred: Fraction, gold: Fraction) -> float:
@@ -35,11 +40,11 @@ def mean_relative_accuracy(pred: Fraction, gold: Fraction) -> float:
     example="12.5",
 )
 def numerical(answer: str, sample: dict, config: object) -> Verdict:
-    gold = _truth_number(sample)
-    pred = parse_number(answer)
-    if pred is None:
+    golds = _truth_readings(sample)
+    preds = parse_readings(answer)
+    if not preds:
         return Verdict(0.0, parsed=False)
-    return Verdict(float(round2(pred) == round2(gold)))
+    return Verdict(float(any(round2(p) == round2(g) for p in preds for g in golds)))
 
 
 @register_reward(
@@ -48,11 +53,11 @@ def numerical(answer: str, sample: dict, config: object) -> Verdict:
     example="3.2",
 )
 def regression(answer: str, sample: dict, config: object) -> Verdict:
-    gold = _truth_number(sample)
-    pred = parse_number(answer)
-    if pred is None:
+    golds = _truth_readings(sample)
+    preds = parse_readings(answer)
+    if not preds:
         return Verdict(0.0, parsed=False)
-    return Verdict(mean_relative_accuracy(pred, gold))
+    return Verdict(max(mean_relative_accuracy(p, g) for p in preds for g in golds))
 
 
 @register_reward(
@@ -63,10 +68,10 @@ def regression(answer: str, sample: dict, config: object) -> Verdict:
 )
 def count(answer: str, sample: dict, config: object) -> Verdict:
     """OVO-Bench REC (repetition counting): exact integer match."""
-    gold = _truth_number(sample)
-    if gold.denominator != 1:
-        raise ValueError(f"Count solution {gold} is not a whole number.")
-    pred = parse_number(answer)
-    if pred is None or pred.denominator != 1:
+    golds = [g for g in _truth_readings(sample) if g.denominator == 1]
+    if not golds:
+        raise ValueError(f"Count solution {ground_truth(sample)!r} is not a whole number.")
+    preds = [p for p in parse_readings(answer) or () if p.denominator == 1]
+    if not preds:
         return Verdict(0.0, parsed=False)
-    return Verdict(float(pred == gold))
+    return Verdict(float(any(p == g for p in preds for g in golds)))

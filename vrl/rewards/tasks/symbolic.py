@@ -4,11 +4,23 @@ math-verify parses with sympy (whose ``parse_expr`` evaluates generated code) an
 ``signal.alarm``, which works only in a main thread. So this type is ``isolated``: :mod:`vrl.rewards.
 scoring` always runs it in a worker process (:mod:`vrl.rewards.workers`), where it runs in the main thread
 under an interval timer, the worker has an address-space limit, and the parent kills it at ``timeout_s``.
+
+Before parsing, both sides are normalized for what math-verify does not read by itself: ``∞`` and the
+word "infinity" become ``\\infty``; Python powers ``x**2`` / ``2**(1/2)`` become ``x^{2}`` / ``2^{(1/2)}``;
+``7.2e6`` becomes ``7.2 \\times 10^{6}``; ``\\text{5 cm}`` (number inside the unit text) becomes
+``5\\text{ cm}``. Units inside ``\\text{}``/``\\mathrm{}`` after a number are dropped by math-verify's
+own unit normalization (``LatexExtractionConfig``'s ``NormalizationConfig(units=True)``, its default),
+and ``45\\%`` equals 0.45 and 45 there.
+
+What it cannot do: a bare unit outside ``\\text{}`` is read as variables (``2.83 cm^2`` is
+``2.83·c·m²``, ``8.4 m/s^2`` is ``8.4·m/s²``), so such answers do not match a plain number; sympy's
+``oo`` is the product ``o·o``; Python function calls (``sqrt(2)``) are not LaTeX and are not rewritten.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from typing import Any
@@ -30,8 +42,27 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _MathTimeout
 
 
+_INFINITY = re.compile(r"\u221e|(?<![A-Za-z\\])infinity(?![A-Za-z])", re.IGNORECASE)
+_PY_POWER = re.compile(r"\*\*\s*(\([^()]{0,200}\)|[-+]?[\w.]+)")
+_E_NOTATION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([-+]?\d{1,3})(?![\w.])")
+_TEXT_NUMBER = re.compile(r"\\(text|mathrm|textrm|mbox)\s*\{\s*([-+]?\d+(?:\.\d+)?)\s*([^{}]*)\}")
+
+
+def normalize_math(text: str) -> str:
+    """Rewrite what math-verify does not read (see the module docstring)."""
+    text = _INFINITY.sub(r"\\infty ", text)
+    text = _PY_POWER.sub(lambda m: "^{" + m.group(1) + "}", text)
+    text = _E_NOTATION.sub(r"\1 \\times 10^{\2}", text)
+    return _TEXT_NUMBER.sub(
+        lambda m: m.group(2) + (f"\\{m.group(1)}{{ {m.group(3).strip()}}}" if m.group(3).strip() else ""),
+        text,
+    )
+
+
 def _parse(text: str) -> list:
     from math_verify import parse
+
+    text = normalize_math(text)
 
     if any(marker in text for marker in ("$", "\\(", "\\[", "\\boxed")):
         return parse(text, parsing_timeout=None)

@@ -107,7 +107,7 @@ def open_ended(answer: str, sample: dict, config: object) -> Verdict:
 
 @register_reward(
     "caption",
-    aliases=("captioning", "video caption", "description"),
+    aliases=("captioning", "video caption", "description", "video description"),
     answer_format="a description of the video in full sentences",
     example="A man in a gray cap explains a derivative on a whiteboard.",
 )

@@ -107,3 +107,43 @@ def test_parsers_reject_non_finite_and_garbage():
 def test_malformed_truth_is_a_data_error():
     with pytest.raises(ValueError):
         run("temporal grounding", "<answer>no json</answer>", '{"time": [1, 2]}')
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("00:10 - 00:20", 1.0),
+        ("from 00:10 to 00:20", 1.0),
+        ("0:10-0:20", 1.0),
+        ("00:00:10 to 00:00:20", 1.0),
+        ("[00:10, 00:20]", 1.0),
+        ('{"time": ["00:10", "00:20"]}', 1.0),
+        ('{"time": ["00:00:10.0", "00:00:15"]}', 0.5),
+        ("00:15 - 00:25", 5 / 15),
+    ],
+)
+def test_temporal_clock_times(answer, expected):
+    result = run("temporal grounding", {"time": [10, 20]}, answer)
+    assert result["accuracy"] == pytest.approx(expected)
+    assert result["format"] == 1.0
+
+
+def test_temporal_clock_times_with_hours_and_minutes():
+    truth = {"time": [3723, 3730]}
+    assert run("temporal grounding", truth, "01:02:03 - 01:02:10")["accuracy"] == 1.0
+    assert run("temporal grounding", {"time": [90, 120]}, "between 1:30 and 2:00")["accuracy"] == 1.0
+    assert parse_span("12:345 to 5") is None  # not a clock time
+
+
+def test_the_last_json_answer_counts():
+    truth = {"time": [10, 20]}
+    assert (
+        run("temporal grounding", truth, '{"time": [1, 2]} no, rather {"time": [10, 20]}')["accuracy"] == 1.0
+    )
+    box = {"boxes": [0, 0, 10, 10]}
+    assert (
+        run("spatial grounding", box, '{"boxes": [5, 5, 9, 9]} corrected: {"boxes": [0, 0, 10, 10]}')[
+            "accuracy"
+        ]
+        == 1.0
+    )

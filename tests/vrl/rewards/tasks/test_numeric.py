@@ -76,3 +76,41 @@ def test_count_is_exact_integer():
 def test_non_number_truth_is_a_data_error():
     with pytest.raises(ValueError, match="not a single number"):
         acc("numerical", "<answer>many</answer>", "3")
+
+
+@pytest.mark.parametrize(
+    ("solution", "answer", "expected"),
+    [
+        # the percent rule: "45%" reads 45 or 0.45 and matches a gold written either way
+        ("0.45", "45%", 1.0),
+        ("45", "45%", 1.0),
+        ("45%", "0.45", 1.0),
+        ("45%", "45", 1.0),
+        ("0.4512", "45.12%", 1.0),
+        ("0.45", "46%", 0.0),
+        ("4.5", "45%", 0.0),
+        ("0.45", "0.45, i.e. 45%", 1.0),
+        # scientific notation, units, \text, separators
+        ("1000", "1e3", 1.0),
+        ("1000", "10^3", 1.0),
+        ("7200000", "7.2 \\times 10^{6}", 1.0),
+        ("7.2e6", "7,200,000", 1.0),
+        ("2.83", "2.83 cm^2", 1.0),
+        ("2.83", "The area is 2.83 cm^2.", 1.0),
+        ("8.4", "8.4 m/s^2", 1.0),
+        ("8.4", "\\text{8.4 m/s}^2", 1.0),
+        ("2.83", "$2.83\\,\\text{cm}^{2}$", 1.0),
+        ("12000", "12,000", 1.0),
+        ("12000", "12,000 m", 1.0),
+    ],
+)
+def test_numerical_notations_and_percent(solution, answer, expected):
+    assert acc("numerical", solution, answer) == expected
+
+
+def test_regression_and_count_with_percent_and_units():
+    assert acc("regression", "0.5", "50%") == pytest.approx(1.0)
+    assert acc("regression", "50", "50%") == pytest.approx(1.0)
+    assert acc("regression", "2.8", "2.83 m^2") == pytest.approx(1.0)
+    assert acc("REC", "3", "3 times") == 1.0
+    assert acc("REC", "1000", "1e3") == 1.0
