@@ -61,6 +61,8 @@ class Trajectory:
     """(R,) log-probs under the policy that sampled it (recomputed by the training engine)."""
     ref_logp: torch.Tensor | None = None
     """(R,) log-probs under the reference policy (only with a KL term)."""
+    rollout_logp: torch.Tensor | None = None
+    """(R,) log-probs the rollout engine sampled the response with (rollout correction); None offline."""
 
     @property
     def response_len(self) -> int:
@@ -120,6 +122,8 @@ class MicroBatch:
     offpolicy: torch.Tensor
     old_logp: torch.Tensor | None = None
     ref_logp: torch.Tensor | None = None
+    rollout_logp: torch.Tensor | None = None
+    """(B, R_max) the rollout engine's log-probs; NaN on rows without them (offline); None if no row has any."""
     shared: SharedPrompts | None = None
     """Set when rows share prompts and the engine asked for it (``collate(..., share_prompts=True)``)."""
 
@@ -224,7 +228,17 @@ def collate(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -
         offpolicy=torch.tensor([t.offpolicy for t in trajs], dtype=torch.bool),
         old_logp=resp("old_logp"),
         ref_logp=resp("ref_logp"),
+        rollout_logp=_rows_or_nan([t.rollout_logp for t in trajs], max_resp),
         shared=_shared_prompts(trajs, pad_id) if share_prompts else None,
+    )
+
+
+def _rows_or_nan(rows: list[torch.Tensor | None], width: int) -> torch.Tensor | None:
+    """(B, width) float rows, NaN where a row is None; None when every row is."""
+    if all(r is None for r in rows):
+        return None
+    return _pad_stack(
+        [torch.full((width,), float("nan")) if r is None else r.float() for r in rows], width, 0.0
     )
 
 

@@ -14,6 +14,7 @@ from vrl.algorithms.aggregation import loss_agg_modes
 from vrl.algorithms.kl import SAMPLED_TOKEN_KINDS, kl_kinds
 from vrl.algorithms.kl_control import kl_controller_names
 from vrl.algorithms.policy_loss import RATIO_LEVELS, policy_loss_modes
+from vrl.algorithms.rollout_correction import rollout_correction_modes
 from vrl.config import choice
 from vrl.log import get_logger
 
@@ -74,6 +75,14 @@ class AlgorithmConfig:
     """DAPO soft overlong punishment: ramp length in tokens before the max response length; 0 disables."""
     overlong_penalty_factor: float = 1.0
     """Reward penalty at (and beyond) the max response length when overlong shaping is on."""
+    rollout_correction: str = choice("none", rollout_correction_modes())
+    """Correct the policy gradient for the rollout engine sampling from a slightly different distribution
+    than the trainer computes (vLLM's kernels, bf16): none, tis (per-token weight min(ρ, cap)) or mis (weight
+    ρ, tokens with ρ > cap dropped), ρ = π_train / π_rollout on each sampled token. The step's metrics
+    (rollout_corr/*: mean IS ratio, fraction above the cap, KL(rollout || train)) are logged in every mode."""
+    rollout_correction_cap: float = 2.0
+    """The cap C (>= 1) of rollout_correction=tis|mis on the per-token ratio π_train / π_rollout (also the
+    threshold of the rollout_corr/capped_frac metric)."""
 
     def validate(self) -> None:
         if not 0.0 <= self.clip_low < 1.0:
@@ -88,6 +97,11 @@ class AlgorithmConfig:
         for name in ("kl_coef", "entropy_coef", "overlong_buffer_len", "overlong_penalty_factor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"algorithm.{name} must be >= 0, got {getattr(self, name)}")
+        if self.rollout_correction_cap < 1.0:
+            raise ValueError(
+                f"algorithm.rollout_correction_cap must be >= 1 (a cap below 1 would shrink every on-policy "
+                f"token), got {self.rollout_correction_cap}"
+            )
         if self.dynamic_sampling_max_rounds < 0:
             raise ValueError("algorithm.dynamic_sampling_max_rounds must be >= 0 (0 = unlimited)")
         if not 0.0 <= self.gamma <= 1.0:

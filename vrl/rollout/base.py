@@ -20,7 +20,8 @@ class Completion:
     truncated: bool
     """Stopped by the length limit."""
     logprobs: list[float] | None = None
-    """Sampling log-probs of ``token_ids`` as the engine computed them (for diagnostics)."""
+    """Log-probs of ``token_ids`` as the engine computed them while sampling (:func:`logprob_mode` says which
+    distribution): the behaviour policy of rollout correction."""
 
 
 @dataclass
@@ -34,6 +35,22 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+
+def logprob_mode(temperature: float, top_p: float, top_k: int) -> str:
+    """Which log-probs the rollout engines report for the tokens they sample, chosen to match the trainer's
+    (``log_softmax(logits / temperature)``, nothing truncated, no token banned):
+
+    - ``raw`` at temperature 1 (or greedy) without top-k/top-p: the model's own log-softmax, before the
+      sampler's processing. Identical to the trainer's definition; the vision-token ban (a sampling-only
+      guard, see :func:`vision_token_ids`) stays out of it.
+    - ``processed`` otherwise: the distribution actually sampled from, after temperature, the ban and top-k/
+      top-p (vLLM has no mode with temperature alone). Temperature then matches the trainer; truncation and
+      the ban show up as a real rollout/trainer mismatch, which rollout correction accounts for.
+    """
+    if temperature in (0.0, 1.0) and top_p >= 1.0 and top_k <= 0:
+        return "raw"
+    return "processed"
 
 
 VISION_TOKEN_KEYS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
@@ -58,7 +75,8 @@ class RolloutEngine(ABC):
 
     @abstractmethod
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Load new policy weights (HF parameter names, full tensors)."""
+        """Load new policy weights (HF parameter names, full tensors), consuming ``weights`` once and in
+        order without keeping what it has loaded: a stream of buckets (:mod:`vrl.rollout.sync`)."""
 
     def sleep(self) -> None:  # noqa: B027 - optional hook
         """Release memory while the trainer updates (GPU engines)."""

@@ -2,6 +2,12 @@
 
 Simple and dependency-free; the training engine pushes its weights here after each update exactly as it
 does into vLLM, so both rollout engines share one code path in the trainer.
+
+Sampling is set up here, not from the checkpoint's ``generation_config.json`` (a released Qwen-VL ships
+``repetition_penalty``, ``top_k=1`` ...): the processors are exactly the ban of vision placeholders and the
+``rollout.*`` warpers, as in the vLLM engine. A recorder in that list keeps the log-prob of every sampled
+token (:func:`vrl.rollout.base.logprob_mode` says where it sits), holding one (B, vocab) step at a time
+instead of generate's ``output_scores`` (steps x B x vocab).
 """
 
 from __future__ import annotations
@@ -10,11 +16,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from transformers import GenerationConfig
+from transformers.generation import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    SuppressTokensLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from vrl.batch import Prompt, cat_vision
 from vrl.log import get_logger
 from vrl.models.loading import load_hf_model, load_processor
-from vrl.rollout.base import Completion, RolloutEngine, SamplingParams, vision_token_ids
+from vrl.rollout.base import Completion, RolloutEngine, SamplingParams, logprob_mode, vision_token_ids
 
 logger = get_logger(__name__)
 
@@ -25,6 +40,36 @@ def _left_pad(seqs: list[torch.Tensor], value: int) -> torch.Tensor:
     for i, s in enumerate(seqs):
         out[i, width - s.numel() :] = s
     return out
+
+
+class LogprobRecorder(LogitsProcessor):
+    """Keeps the log-prob of each sampled token under the scores this processor sees.
+
+    Called once per generation step with the tokens so far (B, L) and the step's scores (B, vocab): the
+    last column of ``input_ids`` is the token sampled from the previous step's scores, so only the previous
+    step's log-softmax is held. :meth:`finish` adds the last step's token."""
+
+    def __init__(self) -> None:
+        self.prev: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def _take(self, tokens: torch.Tensor) -> None:
+        assert self.prev is not None
+        self.steps.append(self.prev.gather(1, tokens[:, None].to(self.prev.device)).squeeze(1))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prev is not None:
+            self._take(input_ids[:, -1])
+        self.prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, generated: torch.Tensor) -> torch.Tensor:
+        """(B, T) log-probs of ``generated`` (B, T), the new tokens generate returned."""
+        if self.prev is not None and len(self.steps) < generated.shape[1]:
+            self._take(generated[:, len(self.steps)])
+        if not self.steps:
+            return torch.zeros(generated.shape[0], 0)
+        return torch.stack(self.steps, dim=1).cpu()
 
 
 class HFRollout(RolloutEngine):
@@ -67,7 +112,7 @@ class HFRollout(RolloutEngine):
         inputs.update(cat_vision(prompts))
         return {k: v.to(self.device) for k, v in inputs.items()}
 
-    def _completion(self, tokens: torch.Tensor) -> Completion:
+    def _completion(self, tokens: torch.Tensor, logprobs: torch.Tensor) -> Completion:
         out: list[int] = []
         stopped = False
         for t in tokens.tolist():
@@ -76,33 +121,47 @@ class HFRollout(RolloutEngine):
                 stopped = True
                 break
         text = self.tokenizer.decode(out, skip_special_tokens=True)
-        return Completion(token_ids=out, text=text, truncated=not stopped)
+        return Completion(
+            token_ids=out, text=text, truncated=not stopped, logprobs=logprobs[: len(out)].tolist()
+        )
+
+    def _processors(self, params: SamplingParams) -> tuple[LogitsProcessorList, LogprobRecorder]:
+        recorder = LogprobRecorder()
+        ban = [SuppressTokensLogitsProcessor(self.banned, device=self.device)] if self.banned else []
+        if logprob_mode(params.temperature, params.top_p, params.top_k) == "raw":
+            return LogitsProcessorList([recorder, *ban]), recorder
+        warpers: list[LogitsProcessor] = []
+        if not params.greedy:
+            if params.temperature != 1.0:
+                warpers.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_k > 0:
+                warpers.append(TopKLogitsWarper(params.top_k))
+            if params.top_p < 1.0:
+                warpers.append(TopPLogitsWarper(params.top_p))
+        return LogitsProcessorList([*ban, *warpers, recorder]), recorder
 
     @torch.no_grad()
     def generate(self, prompts: list[Prompt], params: SamplingParams, seed: int) -> list[list[Completion]]:
         expanded = [p for p in prompts for _ in range(params.n)]
         torch.manual_seed(seed)
+        # built-in warpers off (temperature 1, no top-k/top-p): ours are in the processor list
+        sampling = {} if params.greedy else {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+        gen = GenerationConfig(
+            do_sample=not params.greedy,
+            max_new_tokens=params.max_tokens,
+            eos_token_id=sorted(self.eos_ids),
+            pad_token_id=self.pad_id,
+            repetition_penalty=1.0,  # a checkpoint's own value would fill an unset field (vLLM ignores it too)
+            **sampling,
+        )
         completions: list[Completion] = []
         for start in range(0, len(expanded), self.batch_size):
             chunk = expanded[start : start + self.batch_size]
             inputs = self._batch_inputs(chunk)
-            kwargs = (
-                {"do_sample": False}
-                if params.greedy
-                else {
-                    "do_sample": True,
-                    "temperature": params.temperature,
-                    "top_p": params.top_p,
-                    "top_k": params.top_k,
-                }
-            )
-            out = self.model.generate(
-                **inputs,
-                max_new_tokens=params.max_tokens,
-                pad_token_id=self.pad_id,
-                suppress_tokens=self.banned or None,
-                **kwargs,
-            )
+            processors, recorder = self._processors(params)
+            out = self.model.generate(**inputs, generation_config=gen, logits_processor=processors)
             width = inputs["input_ids"].shape[1]
-            completions.extend(self._completion(row[width:]) for row in out.cpu())
+            new = out[:, width:].cpu()
+            logprobs = recorder.finish(new)
+            completions.extend(self._completion(row, lp) for row, lp in zip(new, logprobs))
         return [completions[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]

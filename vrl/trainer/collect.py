@@ -3,7 +3,8 @@
 One round samples ``n`` (or ``n - k`` with always-on mixing) responses per prompt, scores them, mixes
 offline trajectories in and, with DAPO dynamic sampling, drops groups whose rewards are all equal. With
 ``greedy_baseline`` (ReMax) it also generates one greedy response per prompt, scores it and attaches it to
-every trajectory of the prompt's group as ``Trajectory.baseline``.
+every trajectory of the prompt's group as ``Trajectory.baseline``. Each sampled trajectory keeps the
+engine's log-probs of its tokens (``Trajectory.rollout_logp``) for rollout correction.
 Rounds repeat until every rank holds its share of groups or the round budget is spent; ranks decide
 together so collective calls stay matched.
 """
@@ -18,7 +19,7 @@ import torch
 from vrl.batch import Prompt, Trajectory
 from vrl.distributed import DistContext
 from vrl.rewards import RewardConfig
-from vrl.rollout.base import RolloutEngine, SamplingParams
+from vrl.rollout.base import Completion, RolloutEngine, SamplingParams
 from vrl.trainer.mixing import MixConfig, MixStats, mix_groups, online_samples_per_group
 from vrl.trainer.scoring import score_trajectories
 
@@ -33,7 +34,7 @@ class CollectResult:
     reward_seconds: float = 0.0
 
 
-def _trajectories(prompt: Prompt, completions: list, group: int) -> list[Trajectory]:
+def _trajectories(prompt: Prompt, completions: list[Completion], group: int) -> list[Trajectory]:
     return [
         Trajectory(
             prompt=prompt,
@@ -41,9 +42,22 @@ def _trajectories(prompt: Prompt, completions: list, group: int) -> list[Traject
             response_text=c.text,
             truncated=c.truncated,
             group=group,
+            rollout_logp=_rollout_logp(c),
         )
         for c in completions
     ]
+
+
+def _rollout_logp(completion: Completion) -> torch.Tensor | None:
+    """(R,) the engine's log-probs of the response tokens, for rollout correction; None if it gave none."""
+    if completion.logprobs is None:
+        return None
+    if len(completion.logprobs) != len(completion.token_ids):
+        raise RuntimeError(
+            f"the rollout engine returned {len(completion.logprobs)} log-probs for "
+            f"{len(completion.token_ids)} response tokens"
+        )
+    return torch.tensor(completion.logprobs, dtype=torch.float32)
 
 
 def _all_equal(group: list[Trajectory]) -> bool:

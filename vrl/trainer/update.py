@@ -1,4 +1,11 @@
-"""The update phase of a step: advantages, log-probs, and optimizer steps over mini-batches."""
+"""The update phase of a step: advantages, log-probs, and optimizer steps over mini-batches.
+
+Rollout correction (``algorithm.rollout_correction``): the loss weighs each sampled token's policy-gradient
+term by a function of ``ρ = π_train / π_rollout``, where ``π_train`` is the trainer's old (behaviour) log-prob
+and ``π_rollout`` the rollout engine's log-prob of the same token (``Trajectory.rollout_logp``). Offline
+trajectories and tokens without a rollout log-prob get weight 1 and stay out of the ``rollout_corr/*``
+metrics.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from vrl.algorithms.advantages import compute_advantages
 from vrl.algorithms.config import AlgorithmConfig
 from vrl.algorithms.kl_control import KLController, build_kl_controller
 from vrl.algorithms.objective import actor_loss, shape_rewards, token_kl_rewards
+from vrl.algorithms.rollout_correction import rollout_correction_metrics, rollout_correction_weights
 from vrl.batch import MicroBatch, Trajectory
 from vrl.distributed import DistContext
 from vrl.engines.base import LossFn, TrainingEngine
@@ -132,22 +140,61 @@ def make_loss_fn(
             raise ValueError("old log-probs missing: compute them before an off-policy (multi-update) step")
         else:
             old_logp = mb.old_logp.to(logp.device)
-        return actor_loss(
+        mask = mb.token_mask.to(logp.device)
+        weights, corr_metrics = _rollout_correction(cfg, old_logp, mb, mask)
+        loss, metrics = actor_loss(
             cfg,
             logp,
             old_logp,
             mb.advantages.to(logp.device),
-            mb.token_mask.to(logp.device),
+            mask,
             ref_logp=mb.ref_logp.to(logp.device) if mb.ref_logp is not None else None,
             entropy=entropy,
             offpolicy_mask=mb.offpolicy.to(logp.device) if mix.policy_shaping else None,
             offpolicy_gamma=mix.gamma,
+            token_weights=weights,
             kl_coef=kl_coef,
             num_tokens=num_tokens,
             num_seqs=num_seqs,
         )
+        return loss, {**metrics, **corr_metrics}
 
     return loss_fn
+
+
+#: metrics of the rollout correction, named ``rollout_corr/<key>`` in the step's metrics
+CORRECTION_METRICS = {
+    "is_ratio_mean": "is_ratio_mean",
+    "is_ratio_max": "is_ratio_max",
+    "is_capped_frac": "capped_frac",
+    "kl_k1": "kl_k1",
+    "kl_k3": "kl",
+}
+
+
+def _rollout_correction(
+    cfg: AlgorithmConfig, old_logp: torch.Tensor, mb: MicroBatch, mask: torch.Tensor
+) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """Token weights (B, T) of ``cfg.rollout_correction`` (None for ``none``) and the mismatch metrics, from
+    the trainer's old log-probs and the rollout engine's (``mb.rollout_logp``, NaN where a row has none).
+
+    A micro-batch without any rollout log-prob (offline rows only, or an engine that returns none) reports
+    no metrics, so the step's means cover the tokens that have them."""
+    if mb.rollout_logp is None:
+        return None, {}
+    rollout_logp = mb.rollout_logp.to(old_logp.device)
+    valid = mask.bool() & ~torch.isnan(rollout_logp) & ~mb.offpolicy.to(mask.device)[:, None]
+    if not valid.any():
+        return None, {}
+    rollout_logp = torch.where(valid, rollout_logp, old_logp.detach())
+    raw = rollout_correction_metrics(old_logp.detach(), rollout_logp, valid, cfg.rollout_correction_cap)
+    metrics = {f"rollout_corr/{name}": raw[key] for key, name in CORRECTION_METRICS.items()}
+    if cfg.rollout_correction == "none":
+        return None, metrics
+    weights = rollout_correction_weights(
+        old_logp.detach(), rollout_logp, valid, cfg.rollout_correction, cfg.rollout_correction_cap
+    )
+    return torch.where(valid, weights, torch.ones_like(weights)), metrics
 
 
 def optimize(
@@ -170,7 +217,7 @@ def optimize(
     if on_policy and num_updates * ppo_epochs != 1:
         raise ValueError(f"on_policy needs a single optimizer step, got {num_updates} x {ppo_epochs} epochs")
     sums: dict[str, float] = defaultdict(float)
-    count = 0
+    counts: dict[str, int] = defaultdict(int)
     per = -(-len(trajs) // num_updates)
     for _ in range(ppo_epochs):
         for u in range(num_updates):
@@ -179,8 +226,9 @@ def optimize(
             metrics = engine.train_step(chunk, loss_fn, need_entropy=on_policy or cfg.entropy_coef > 0)
             for k, v in metrics.items():
                 sums[k] += v
-            count += 1
-    return {f"actor/{k}": v / count for k, v in sums.items()}
+                counts[k] += 1
+    # loss metrics go under actor/; those already named by their group (rollout_corr/...) keep their name
+    return {(k if "/" in k else f"actor/{k}"): v / counts[k] for k, v in sums.items()}
 
 
 def make_kl_controller(cfg: AlgorithmConfig) -> KLController:

@@ -3,6 +3,9 @@ vision placeholder tokens in responses."""
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 from vrl_fixtures import make_prompts
 
@@ -63,3 +66,49 @@ def test_uint8_video_patches_sample_the_same_responses(tiny_qwen25):
     uint8 = make_prompts(tiny_qwen25, uint8_patches=True)
     assert uint8[0].vision["pixel_values_videos"].dtype == torch.uint8
     assert engine.generate(uint8, params, seed=3) == engine.generate(host, params, seed=3)
+
+
+def _engine_logprobs(model_path, temperature: float, prompts, out) -> tuple[list, list]:
+    from vrl.batch import Trajectory
+    from vrl.distributed import init_distributed
+    from vrl.engines.config import EngineConfig
+    from vrl.engines.fsdp import FSDPEngine
+
+    engine = FSDPEngine(
+        EngineConfig(), model_path, init_distributed(), total_steps=1, temperature=temperature
+    )
+    trajs = [
+        Trajectory(prompt=p, response_ids=torch.tensor(c.token_ids), response_text=c.text)
+        for p, group in zip(prompts, out)
+        for c in group
+    ]
+    return engine.compute_logprobs(trajs).logp, [torch.tensor(c.logprobs) for g in out for c in g]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_log_probs_equal_the_trainers_at_temperature_one(tiny_qwen25, temperature):
+    """Raw mode (temperature 1 or greedy, nothing truncated): the sampled tokens' log-probs are the
+    trainer's, fp32, up to kernel summation order."""
+    engine = HFRollout(tiny_qwen25, torch.device("cpu"), batch_size=3)
+    prompts = make_prompts(tiny_qwen25)
+    out = engine.generate(prompts, SamplingParams(n=2, temperature=temperature, max_tokens=8), seed=1)
+    ours, theirs = _engine_logprobs(tiny_qwen25, 1.0, prompts, out)
+    assert sum(t.numel() for t in theirs) == sum(len(c.token_ids) for g in out for c in g) > 0
+    assert max(float((a - b).abs().max()) for a, b in zip(ours, theirs)) < 1e-5
+
+
+def test_processed_log_probs_are_the_distribution_sampled_from(tiny_qwen25):
+    """Processed mode: temperature as the trainer applies it; the vision-token ban and top-p renormalise
+    over fewer tokens, so the rollout log-prob is >= the trainer's at every token, by exactly
+    -log(kept mass), and the ban alone (no top-p) moves it by little."""
+    engine = HFRollout(tiny_qwen25, torch.device("cpu"), batch_size=4)
+    prompts = make_prompts(tiny_qwen25)
+    hot = engine.generate(prompts, SamplingParams(n=2, temperature=0.7, max_tokens=6), seed=2)
+    ours, theirs = _engine_logprobs(tiny_qwen25, 0.7, prompts, hot)
+    gaps = torch.cat([b - a for a, b in zip(ours, theirs)])
+    assert gaps.min() > -1e-5 and gaps.max() < 0.05
+    nucleus = engine.generate(prompts, SamplingParams(n=2, temperature=1.0, top_p=0.5, max_tokens=6), seed=2)
+    ours, theirs = _engine_logprobs(tiny_qwen25, 1.0, prompts, nucleus)
+    gaps = torch.cat([b - a for a, b in zip(ours, theirs)])
+    assert gaps.min() > -1e-5 and gaps.mean() > 0.1  # half the mass or less is kept: log 2 at most
+    assert gaps.max() <= math.log(1 / 0.5) + 0.05
