@@ -1,7 +1,9 @@
 """Validation: greedy answers on held-out records, scored by the training reward, per problem type.
 
 Reports mean accuracy per problem type plus the headline of the toy run: accuracy on the
-multiple-choice and boolean records next to its chance level (1/#options, 1/2).
+multiple-choice and boolean records next to its chance level (1/#options, 1/2), and per task family
+(the record's ``task``, e.g. the toy suite's ``color``): ``val/family/<task>`` with its chance level
+``val/family_chance/<task>`` (the mean of the records' chance levels; 0 where guessing cannot score).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ def validate(
         sums["format"] += t.rewards.get("format", 0.0)
         sums[f"n/{key}"] += 1
         sums[f"acc/{key}"] += acc
+        task = _task(t.prompt.record)
+        sums[f"n/task/{task}"] += 1
+        sums[f"acc/task/{task}"] += acc
+        sums[f"chance/task/{task}"] += chance(t.prompt.record)
         if ptype in HEADLINE_TYPES:
             sums["n/headline"] += 1
             sums["acc/headline"] += acc
@@ -78,6 +84,8 @@ def validate(
     types = sorted({canonical_type(t).replace(" ", "_") for t in problem_types})
     keys = ["n", "acc", "format", "n/headline", "acc/headline", "chance/headline"]
     keys += [f"{k}/{t}" for t in types for k in ("n", "acc")]  # the same keys on every rank
+    tasks = sorted(set(dist_ctx.gather_list(sorted({_task(p.record) for p in mine}))))
+    keys += [f"{k}/task/{t}" for t in tasks for k in ("n", "acc", "chance")]
     # model-parallel peers hold the same share: sum over all ranks, divide by the peers per replica
     totals = dist_ctx.all_reduce_sum_dict({k: sums.get(k, 0.0) for k in keys})
     replicas = dist_ctx.world_size // dist_ctx.dp_size
@@ -93,7 +101,12 @@ def _metrics(totals: dict[str, float]) -> dict[str, float]:
         "val/num_records": totals["n"],
     }
     for key, value in totals.items():
-        if key.startswith("acc/") and key != "acc/headline":
+        if key.startswith("acc/task/"):
+            task = key[len("acc/task/") :]
+            n_task = max(1.0, totals[f"n/task/{task}"])
+            out[f"val/family/{task}"] = value / n_task
+            out[f"val/family_chance/{task}"] = totals[f"chance/task/{task}"] / n_task
+        elif key.startswith("acc/") and key != "acc/headline":
             ptype = key[4:]
             out[f"val/accuracy/{ptype}"] = value / max(1.0, totals[f"n/{ptype}"])
     nh = totals["n/headline"]
@@ -101,6 +114,11 @@ def _metrics(totals: dict[str, float]) -> dict[str, float]:
         out["val/acc_mc_bool"] = totals["acc/headline"] / nh
         out["val/chance_mc_bool"] = totals["chance/headline"] / nh
     return out
+
+
+def _task(record: dict[str, Any]) -> str:
+    """The record's task family (``task``), ``other`` when it names none; no ``/`` (a metric key level)."""
+    return str(record.get("task") or "other").replace("/", "_").replace(" ", "_")
 
 
 def _ids(tokens: list[int]):
