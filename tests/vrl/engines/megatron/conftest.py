@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # helpers shared with the FSDP tests
 
 NAMES = ("tiny-qwen2.5-vl", "tiny-qwen3-vl")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1]))  # helpers shared with the FSDP tests
 
 import torch.distributed as dist
 from engine_ops import build_engine, grpo_update
