@@ -35,6 +35,10 @@ class RolloutConfig:
     """vllm-cpu: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE)."""
     enable_sleep_mode: bool = True
     """vllm on GPUs: release weights/KV cache during the update phase (sleep/wake)."""
+    sync_bucket_mb: int = 512
+    """Weight sync after each update: the training engine gathers its weights into full tensors this many
+    MiB at a time and streams them into the rollout engine (extra memory about one bucket; fewer, larger
+    gathers with bigger buckets). vllm loads them in memory when it runs in the trainer's process."""
 
     def validate(self) -> None:
         if self.n < 1:
@@ -43,3 +47,15 @@ class RolloutConfig:
             raise ValueError("rollout.temperature must be >= 0")
         if self.max_response_length < 1:
             raise ValueError("rollout.max_response_length must be >= 1")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or self.val_temperature < 0:
+            raise ValueError("rollout.top_k and rollout.val_temperature must be >= 0")
+        if self.sync_bucket_mb < 1:
+            raise ValueError(f"rollout.sync_bucket_mb must be >= 1, got {self.sync_bucket_mb}")
+        if self.batch_size < 1:
+            raise ValueError(f"rollout.batch_size must be >= 1, got {self.batch_size}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(
+                f"rollout.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}"
+            )

