@@ -4,8 +4,8 @@
    shared by every arm so that the arms differ only in the algorithm and the seed.
 2. ``stage=study``, an array stage: one task per (algorithm, seed), each a ``stage=train`` run from the
    warm-started model with no warm start of its own and the same RL budget. ``cluster=slurm`` submits
-   it as a Slurm job array (``array_parallelism`` tasks at once) and a finalize job after it; locally the
-   tasks run one after the other.
+   it as a Slurm job array (``array_parallelism`` tasks at once) and a finalize job after it; with
+   ``cluster=local`` the tasks take turns (a file lock in the run folder): one training at a time.
 3. ``finalize`` writes ``study.md`` and ``study.json`` (held-out accuracy mean ± sd over seeds at every
    validated RL step, reward, entropy, response length, seconds per RL step) and ``study.png``
    (validation curves, mean with a ±1 sd band over seeds) in the study's run folder.
@@ -19,6 +19,7 @@ An arm sets only ``algorithm.*`` keys (:data:`ARMS`); everything else is the sam
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import math
 import sys
@@ -137,10 +138,22 @@ def plan(cfg: Config) -> list[dict[str, Any]]:
 
 
 def run_task(cfg: Config, task: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-    from vrl.trainer import stage
-
     train_cfg = arm_config(cfg, task["arm"], task["seed"])
     out = task_dir(ctx.run_dir, task["arm"], task["seed"])
+    if cfg.cluster != "local":
+        return _run_arm(train_cfg, task, out, ctx)
+    # submitit's local executor starts every array task at once: they take turns on this machine
+    with open(Path(ctx.run_dir) / ".local_task.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _run_arm(train_cfg, task, out, ctx)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_arm(train_cfg: TrainConfig, task: dict[str, Any], out: Path, ctx: RunContext) -> dict[str, Any]:
+    from vrl.trainer import stage
+
     logger.info(
         "study task %d/%d: %s seed %d → %s", ctx.task_index + 1, ctx.num_tasks, task["arm"], task["seed"], out
     )
@@ -351,8 +364,6 @@ def main(argv: Sequence[str]) -> int:
     else:
         logger.info("study %s: reusing the warm start %s", name, warm_run / "final")
     extra = [f"name={name}", f"warm_start={warm_run / 'final'}", "wait=true"]
-    if cfg.cluster == "local" and not any(a.startswith("array_parallelism=") for a in args):
-        extra.append("array_parallelism=1")  # one training at a time on this machine
     return cli.main(["stage=study", *[a for a in args if not a.startswith("name=")], *extra])
 
 
