@@ -31,6 +31,7 @@ from vrl.distributed import DistContext
 from vrl.engines.base import LogProbs, LossFn, TrainingEngine
 from vrl.engines.buckets import plan_buckets
 from vrl.engines.config import EngineConfig
+from vrl.engines.dcp_load import load_dcp
 from vrl.engines.lr_schedule import lr_scheduler
 from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.log import get_logger
@@ -227,7 +228,7 @@ class FSDPEngine(TrainingEngine):
     def load(self, path: Path) -> None:
         path = Path(path)
         state = self._state()
-        dcp.load(state, checkpoint_id=str(path / "dcp"))
+        load_dcp(state, path / "dcp")  # never runs code from the files (a crafted checkpoint is refused)
         set_model_state_dict(self.hf_model, state["model"])
         set_optimizer_state_dict(self.policy, self.optimizer, state["optim"])
         self.scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))

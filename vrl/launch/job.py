@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import submitit
 
 from vrl.launch.context import RunContext
@@ -62,12 +66,38 @@ def export_distributed_env() -> None:
         os.environ[var] = value
 
 
+def watch_submitter(pid: int, started: float, poll_s: float = 1.0) -> threading.Thread:
+    """Kill this process once the process ``pid`` (started at ``started``, psutil's create time, so a
+    reused pid does not count) is gone.
+
+    A local job is the child of the ``jobs/submit.py`` that started it: stopping that command stops the
+    job. Its signal handler cancels the job; this also covers a SIGKILL, which no handler sees. The job's
+    checkpoints are atomic, so an abrupt end loses only the work since the last one.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            try:
+                alive = psutil.Process(pid).create_time() == started
+            except psutil.NoSuchProcess:
+                alive = False
+            if not alive:
+                logger.error("jobs/submit.py (pid %d) that started this local job is gone: stopping", pid)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="vrl-watch-submitter", daemon=True)
+    thread.start()
+    return thread
+
+
 class StageJob(submitit.helpers.Checkpointable):
     """Runs ``phase`` of stage ``stage`` with ``cfg`` in ``run_dir``.
 
     On USR2 (time limit) or preemption submitit calls :meth:`checkpoint`, which gives the stage module a
     chance to persist state (``on_preempt(cfg, ctx)``) and resubmits the same call: stages resume from
     the checkpoints they keep in the run folder, so the requeued job continues where it stopped.
+    A ``cluster=local`` job ends with the process that created this object (:func:`watch_submitter`).
     """
 
     def __init__(self, stage: str, cfg: Any, run_dir: str | Path, phase: str = "run") -> None:
@@ -76,6 +106,8 @@ class StageJob(submitit.helpers.Checkpointable):
         self.cfg = cfg
         self.run_dir = str(run_dir)
         self.phase = phase
+        me = psutil.Process()
+        self.submitter = (me.pid, me.create_time()) if getattr(cfg, "cluster", "") == "local" else None
 
     def _context(self, task_index: int, num_tasks: int) -> RunContext:
         return RunContext.from_env(Path(self.run_dir), task_index=task_index, num_tasks=num_tasks)
@@ -83,6 +115,9 @@ class StageJob(submitit.helpers.Checkpointable):
     def __call__(self, task: Any = None, task_index: int = 0, num_tasks: int = 1) -> Any:
         export_distributed_env()
         setup_logging(self.cfg.log_level, force=True)
+        submitter = getattr(self, "submitter", None)  # absent in jobs pickled by an older vrl
+        if submitter is not None:
+            watch_submitter(*submitter)
         module = get_stage(self.stage).load()
         ctx = self._context(task_index, num_tasks)
         if self.phase == "run":

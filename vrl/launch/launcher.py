@@ -1,11 +1,21 @@
-"""Submit a stage: run folder, resolved config, submitit job(s), optional wait with progress."""
+"""Submit a stage: run folder, resolved config, submitit job(s), optional wait with progress.
+
+submitit's own pickles — the submitted callable (``*_submitted.pkl``, read by the job) and its result
+(``*_result.pkl``, read here) — are submitit's protocol between the submitting process and its jobs.
+They live in ``<run>/submitit/``, which is made private to the user (mode 0700), and the launcher's own
+polling reads results with an unpickler that admits no importable types.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,12 +24,14 @@ from typing import Any
 import submitit
 from tqdm import tqdm
 
-from vrl.config import save
+from vrl.config import ConfigError, save
+from vrl.launch import run_lock
 from vrl.launch.config import LaunchConfig
 from vrl.launch.executors import make_executor
 from vrl.launch.job import StageJob
 from vrl.launch.stages import StageSpec
 from vrl.log import get_logger
+from vrl.safe_load import UnsafeFileError, restricted_load
 
 logger = get_logger(__name__)
 
@@ -41,17 +53,43 @@ def run_dir_for(stage: str, cfg: LaunchConfig) -> Path:
 
 
 def describe(job: submitit.Job) -> str:
-    return f"job {job.job_id}  stdout {job.paths.stdout}  stderr {job.paths.stderr}"
+    text = f"job {job.job_id}  stdout {job.paths.stdout}  stderr {job.paths.stderr}"
+    if _is_local(job):
+        text += f"\n  (a local job: stopping this command, Ctrl-C or `kill {os.getpid()}`, stops the job)"
+    return text
+
+
+def _is_local(job: submitit.Job) -> bool:
+    """A job of the local executor started by this process (its controller is our child)."""
+    return getattr(job, "_process", None) is not None
 
 
 def submit(spec: StageSpec, cfg: LaunchConfig) -> Submission:
-    """Create the run folder, save the resolved config and submit the stage's job(s)."""
+    """Create the run folder, save the resolved config and submit the stage's job(s).
+
+    Before anything is written: a run folder that a running job holds is refused
+    (:mod:`vrl.launch.run_lock`), and a stage's ``before_submit(cfg, run_dir)`` hook may refuse the
+    settings (raising :class:`~vrl.config.ConfigError`) or answer that there is nothing to do (a message;
+    then no job is submitted)."""
     module = spec.load()
     run_dir = run_dir_for(spec.name, cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
     cfg.name = run_dir.name
+    run_lock.check_free(run_dir)
+    before_submit = getattr(module, "before_submit", None)
+    if before_submit is not None:
+        nothing_to_do = before_submit(cfg, run_dir)
+        if nothing_to_do:
+            logger.info("%s", nothing_to_do)
+            return Submission(run_dir, [])
+    run_dir.mkdir(parents=True, exist_ok=True)
     save(cfg, run_dir / "config.yaml")
     folder = run_dir / "submitit"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():
+        raise ConfigError(
+            f"{folder} belongs to another user: its job files would run their code; use another name="
+        )
+    folder.chmod(0o700)  # submitit's pickles: only this user may plant or read them
     executor = make_executor(cfg, folder, name=f"vrl-{spec.name}-{run_dir.name}")
     if not spec.is_array(module):
         job = executor.submit(StageJob(spec.name, cfg, run_dir, "run"))
@@ -85,8 +123,46 @@ def _tail(path: Path, pos: int) -> int:
     return pos + len(data)
 
 
+@contextlib.contextmanager
+def _stop_jobs_on_signal(jobs: list[submitit.Job]) -> Iterator[None]:
+    """While this process waits, SIGINT/SIGTERM/SIGHUP stop the local jobs it started, then exit
+    (128 + signal). Slurm jobs keep running: the message says how to cancel them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        for job in jobs:
+            if _is_local(job):
+                _cancel(job)
+                logger.error("%s: stopped local job %s", name, job.job_id)
+            elif not isinstance(job, submitit.DebugJob):
+                logger.error(
+                    "%s: job %s keeps running on the cluster; stop it: scancel %s",
+                    name,
+                    job.job_id,
+                    job.job_id,
+                )
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def wait(sub: Submission, poll_s: float = 1.0, stream_logs: bool = True) -> int:
-    """Block until all jobs end; stream a single job's log, show a bar for arrays. Return an exit status."""
+    """Block until all jobs end; stream a single job's log, show a bar for arrays. Return an exit status.
+
+    Stopping this process (Ctrl-C, SIGTERM, SIGHUP) stops the local jobs it waits for."""
+    with _stop_jobs_on_signal(sub.all_jobs):
+        return _wait(sub, poll_s, stream_logs)
+
+
+def _wait(sub: Submission, poll_s: float, stream_logs: bool) -> int:
     pending = list(sub.jobs)
     if pending and isinstance(pending[0], submitit.DebugJob):
         pass  # runs in this process when its result is asked for
@@ -160,8 +236,11 @@ def failed_task(job: submitit.Job) -> int | None:
         if not path.exists():
             continue
         try:
-            outcome = submitit.core.utils.pickle_load(path)[0]
+            with path.open("rb") as fh:  # a failure is ("error", traceback text): no types to import
+                outcome = restricted_load(fh, lambda module, name: False, str(path))[0]
         except (EOFError, pickle.UnpicklingError, FileNotFoundError):  # being written: look at the next poll
+            continue
+        except UnsafeFileError:  # a result holding objects: a success, not read here
             continue
         if outcome == "error":
             return i

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import ClassVar
 
 from vrl.algorithms.config import AlgorithmConfig
+from vrl.config import all_keys
 from vrl.data.config import DataConfig
 from vrl.engines.config import EngineConfig
 from vrl.launch.config import LaunchConfig
@@ -32,7 +34,7 @@ class ScheduleConfig:
     save_every: int = 10
     """Checkpoint every this many steps (and at the end); 0: only at the end."""
     keep_checkpoints: int = 2
-    """Complete checkpoints kept on disk."""
+    """Complete checkpoints kept on disk (>= 1: the newest, the final one included, is always kept)."""
     val_every: int = 0
     """Validate every this many steps; 0: only before and after training."""
     val_before: bool = True
@@ -49,7 +51,18 @@ class ScheduleConfig:
             raise ValueError("trainer.total_steps must be >= 0")
         if self.rollout_batch_size < 1:
             raise ValueError("trainer.rollout_batch_size must be >= 1")
+        if self.keep_checkpoints < 1:
+            raise ValueError(
+                f"trainer.keep_checkpoints={self.keep_checkpoints} must be >= 1: the run keeps that many "
+                "newest checkpoints, so 0 would delete every one of them, the final one included"
+            )
         check_sink_names(self.metrics)
+
+
+@dataclass
+class ResumeConfig:
+    allow_changes: list[str] = field(default_factory=list)
+    """Keys (or groups, e.g. data) that may differ from the checkpoint's settings when the run resumes: the new values apply from the next step and are recorded in <run>/resume_changes.jsonl. Any other difference is refused."""
 
 
 @dataclass
@@ -76,8 +89,15 @@ class Config(LaunchConfig):
     """Steps, batch sizes, checkpoints, validation, metrics."""
     warmup: WarmupConfig = field(default_factory=WarmupConfig)
     """Optional supervised warm start on offline trajectories before RL."""
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
+    """What a resumed run may change (reusing a run name resumes it)."""
 
     def validate(self) -> None:
+        unknown = [k for k in self.resume.allow_changes if k not in all_keys(Config)]
+        if unknown:
+            near = {k: get_close_matches(k, all_keys(Config), n=1) for k in unknown}
+            hints = ", ".join(f"{k} (did you mean {m[0]}?)" if m else k for k, m in near.items())
+            raise ValueError(f"resume.allow_changes names keys that do not exist: {hints}")
         n = self.rollout.n
         gbs = self.trainer.global_batch_size
         step_trajs = self.trainer.rollout_batch_size * n

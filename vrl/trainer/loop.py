@@ -31,7 +31,7 @@ from vrl.rewards import load_extra_modules
 from vrl.rollout.base import SamplingParams
 from vrl.rollout.sync import sync_weights
 from vrl.trainer import checkpoint as ckpt
-from vrl.trainer import report
+from vrl.trainer import report, resume
 from vrl.trainer.collect import collect
 from vrl.trainer.components import build_engine, build_rollout, needs_old_logprobs, num_updates
 from vrl.trainer.config import Config
@@ -100,6 +100,8 @@ class Trainer:
         self.sft_step = 0
         self.kl_ctrl = make_kl_controller(cfg.algorithm)
         self.val_before: dict[str, float] | None = None
+        self.val_after: dict[str, float] | None = None
+        self.finished = False  # the final checkpoint is written: only the export and summary may be left
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self._val_prompts: list[Prompt] | None = None
 
@@ -241,13 +243,16 @@ class Trainer:
             metric_logger.log(
                 self.dist.gather_mean({f"sft/{k}": v for k, v in metrics.items()}), self.global_step
             )
-            if cfg.trainer.save_every and self.sft_step % cfg.trainer.save_every == 0:
+            last = self.sft_step == cfg.warmup.sft_steps
+            if cfg.trainer.save_every and self.sft_step % cfg.trainer.save_every == 0 and not last:
                 self.save()
         sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
         if cfg.trainer.val_every or cfg.trainer.val_before:
             after_sft = self.run_validation("after_warmup")
             if after_sft:
                 metric_logger.log(after_sft, self.global_step)
+        if cfg.trainer.save_every and self.sft_step % cfg.trainer.save_every == 0:
+            self.save()  # after the warm start's validation, so that a resume from it needs none
 
     # ---- validation, checkpoints ---------------------------------------------------------------------
     def _validation_prompts(self) -> list[Prompt]:
@@ -295,6 +300,8 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "sft_sampler": self.sft_sampler.state_dict() if self.sft_sampler else None,
             "val_before": self.val_before,
+            "val_after": self.val_after,
+            "finished": self.finished,
             "kl_ctrl": self.kl_ctrl.state_dict(),
         }
 
@@ -306,30 +313,59 @@ class Trainer:
             self._trainer_state(),
             self.dist,
             keep_last=self.cfg.trainer.keep_checkpoints,
+            config=self.cfg,
         )
 
     def resume(self) -> bool:
+        """Continue from the latest checkpoint, if any, and forget what a dead attempt logged after it
+        (everything it logged when there is none). Changed settings: see :mod:`vrl.trainer.resume`."""
         latest = ckpt.latest_checkpoint(self.run_dir)
         if latest is None:
+            if self.dist.is_main:
+                resume.rewind_history(self.run_dir, None)
             return False
+        saved = resume.checkpoint_config(latest)
+        changes = resume.changes_for(saved, self.cfg) if saved is not None else {}
+        resume.check_allowed(changes, self.cfg.resume.allow_changes, self.run_dir)
         state = ckpt.load_checkpoint(latest, self.engine, self.dist)
+
         self.step = int(state["step"])
         self.sft_step = int(state.get("sft_step", 0))
         self.sampler.load_state_dict(state["sampler"])
         if self.sft_sampler is not None and state.get("sft_sampler"):
             self.sft_sampler.load_state_dict(state["sft_sampler"])
         self.val_before = state.get("val_before")
+        self.val_after = state.get("val_after")
+        self.finished = bool(state.get("finished"))
         if state.get("kl_ctrl"):
             self.kl_ctrl.load_state_dict(state["kl_ctrl"])
+        if changes:
+            self._apply_changes(changes)
         sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
         if self.dist.is_main:
-            report.truncate_metrics(self.metrics_path, self.global_step)
+            resume.rewind_history(self.run_dir, self.global_step)
         return True
+
+    def _apply_changes(self, changes: dict[str, tuple[Any, Any]]) -> None:
+        """Settings that resume.allow_changes let differ from the checkpoint's: most are read from the
+        config at every step; the optimizer's come from the checkpoint unless put back here."""
+        listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items())
+        logger.warning("resuming at step %d with changed settings: %s", self.global_step, listed)
+        if any(k.startswith(("engine.", "warmup.", "trainer.total_steps")) for k in changes):
+            resume.apply_optimizer_settings(self.engine, self.cfg.engine)
+        if self.dist.is_main:
+            resume.record_changes(self.run_dir, self.global_step, changes)
 
     # ---- the run -------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg.trainer
         resumed = self.resume()
+        if resumed and resume.is_complete(self.run_dir, self.cfg):
+            logger.info("run %s is complete: nothing to do", self.run_dir)
+            self.rollout.close()
+            return json.loads((self.run_dir / "summary.json").read_text())
+        if self.finished and self.step >= cfg.total_steps and self.sft_step >= self.cfg.warmup.sft_steps:
+            return self._finish(self.val_after)  # killed after the final checkpoint: export, summary
         run_config = to_dict(self.cfg)
         metric_logger = build_metric_logger(
             cfg.metrics, self.run_dir, STDOUT_KEYS, self.dist.rank, run_config, cfg.wandb_project
@@ -353,6 +389,7 @@ class Trainer:
         if after:
             metric_logger.log(after, self.global_step)
         metric_logger.close()
+        self.val_after, self.finished = after, True
         self.save()
         return self._finish(after)
 

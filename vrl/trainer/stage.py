@@ -3,24 +3,48 @@
 On the embedded default the stage prepares everything it needs: the toy suite (generated once per
 content hash) and, when frames should come from the cache and no cache is named, a tensor cache of the
 suite built with exactly this run's spec. Every rank runs this module; rank 0 prepares, the others wait.
+
+One job per run folder: rank 0 holds the folder's lock (:mod:`vrl.launch.run_lock`) for the job's life,
+the other ranks share it; a second job stops at once on every rank. Reusing a run name resumes it, under
+the rules of :mod:`vrl.trainer.resume` (checked by the launcher before it submits, see ``before_submit``).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vrl.data.records import load_files
-from vrl.distributed import init_distributed, shutdown
+from vrl.distributed import DistContext, init_distributed, shutdown
+from vrl.launch import run_lock
 from vrl.launch.context import RunContext
 from vrl.log import get_logger
 from vrl.models.tiny import resolve_model, vrl_home
 from vrl.trainer import presets  # noqa: F401  (registers preset=toy, the stage's default, and others)
 from vrl.trainer.config import Config
+from vrl.trainer.resume import before_submit
 
 logger = get_logger(__name__)
 
-__all__ = ["Config", "run"]
+__all__ = ["Config", "before_submit", "run"]
+
+
+@contextlib.contextmanager
+def hold_run_folder(run_dir: Path, dist_ctx: DistContext) -> Iterator[None]:
+    """Rank 0 holds ``run_dir``'s lock for the block; every rank raises the same error when it cannot."""
+    with contextlib.ExitStack() as stack:
+        refusal = ""
+        if dist_ctx.is_main:
+            try:
+                stack.enter_context(run_lock.hold(run_dir))
+            except run_lock.RunLocked as e:
+                refusal = str(e)
+        refusals = [r for r in dist_ctx.gather_list([refusal]) if r]
+        if refusals:
+            raise run_lock.RunLocked(refusals[0])
+        yield
 
 
 def _toy_files(cfg: Config) -> tuple[list[str], list[str], Path]:
@@ -99,9 +123,6 @@ def prepare_data(cfg: Config, dist_ctx: Any, family: str) -> tuple[list[dict], l
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
-    from vrl.models.loading import model_family
-    from vrl.trainer.loop import Trainer
-
     model_parallel = (cfg.engine.tensor_parallel_size, cfg.engine.pipeline_parallel_size)
     if cfg.engine.name == "megatron":  # a layout the checkpoint cannot hold fails before any process group
         from vrl.engines.megatron.layout import check_model_layout
@@ -109,18 +130,26 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
         check_model_layout(cfg.model, *model_parallel, ctx.world_size)
     dist_ctx = init_distributed(model_parallel=model_parallel)
     try:
-        model_path = resolve_model(cfg.model)
-        train, val, cache_dirs = prepare_data(cfg, dist_ctx, model_family(model_path))
-        logger.info(
-            "training %s on %d records (%d validation), engine=%s, rollout=%s, world=%d",
-            cfg.model,
-            len(train),
-            len(val),
-            cfg.engine.name,
-            cfg.rollout.name,
-            dist_ctx.world_size,
-        )
-        trainer = Trainer(cfg, ctx.run_dir, dist_ctx, model_path, train, val, cache_dirs)
-        return trainer.fit()
+        with hold_run_folder(ctx.run_dir, dist_ctx):
+            return _train(cfg, ctx, dist_ctx)
     finally:
         shutdown()
+
+
+def _train(cfg: Config, ctx: RunContext, dist_ctx: DistContext) -> dict[str, Any]:
+    from vrl.models.loading import model_family
+    from vrl.trainer.loop import Trainer
+
+    model_path = resolve_model(cfg.model)
+    train, val, cache_dirs = prepare_data(cfg, dist_ctx, model_family(model_path))
+    logger.info(
+        "training %s on %d records (%d validation), engine=%s, rollout=%s, world=%d",
+        cfg.model,
+        len(train),
+        len(val),
+        cfg.engine.name,
+        cfg.rollout.name,
+        dist_ctx.world_size,
+    )
+    trainer = Trainer(cfg, ctx.run_dir, dist_ctx, model_path, train, val, cache_dirs)
+    return trainer.fit()

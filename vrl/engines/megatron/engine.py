@@ -31,6 +31,7 @@ from vrl.engines.megatron.spec import DecoderSpec
 from vrl.engines.megatron.weights import build_stage, iter_hf_buckets, iter_hf_weights, sharded_names
 from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.log import get_logger
+from vrl.safe_load import load_tensors
 
 logger = get_logger(__name__)
 
@@ -221,7 +222,7 @@ class MegatronEngine(TrainingEngine):
                 f"checkpoint {path} was written with layout {saved}, this run uses {here}: resume with the same "
                 "layout, or start a new run from its hf/ export"
             )
-        state = torch.load(self._shard_file(path), map_location=self.dist.device, weights_only=False)
+        state = load_tensors(self._shard_file(path), map_location=self.dist.device)  # refuses crafted files
         self.policy.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

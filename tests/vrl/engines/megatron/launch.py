@@ -55,4 +55,4 @@ def run_ranks(scenario: str, world: int, out_dir: Path, timeout: float = 300, **
     if failed:
         logs = "\n".join(f"--- rank {r}\n" + (out_dir / f"rank{r}.log").read_text()[-4000:] for r in failed)
         raise RuntimeError(f"ranks {failed} of '{scenario}' failed:\n{logs}")
-    return [torch.load(out_dir / f"rank{r}.pt", weights_only=False) for r in range(world)]
+    return [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(world)]
