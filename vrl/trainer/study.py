@@ -132,6 +132,16 @@ def task_dir(run_dir: Path, arm: str, seed: int) -> Path:
 
 
 # ---- the array stage -------------------------------------------------------------------------------
+def check(cfg: Config) -> None:
+    """Before submission: the warm-started model every arm starts from must exist."""
+    if not cfg.warm_start or not (Path(cfg.warm_start) / "config.json").is_file():
+        raise ConfigError(
+            f"warm_start={cfg.warm_start!r} is not a model folder: start the study with "
+            "`python -m vrl.trainer.study`, which trains the shared warm start first, or name a warm-started "
+            "model folder (warm_start=<train run>/final)"
+        )
+
+
 def plan(cfg: Config) -> list[dict[str, Any]]:
     """One task per (arm, seed), arm-major."""
     return [{"arm": arm, "seed": seed} for arm in cfg.algorithms for seed in cfg.seeds]

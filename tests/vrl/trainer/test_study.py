@@ -39,6 +39,8 @@ def test_wrong_settings_are_refused():
     cfg, _ = parse(study.Config, [])
     with pytest.raises(ConfigError, match="warm_start is empty"):
         study.arm_config(cfg, "grpo", 1)
+    with pytest.raises(ConfigError, match="is not a model folder"):
+        study.check(cfg)
 
 
 def fake_arm(run_dir: Path, arm: str, seed: int, accs: list[float]) -> None:
