@@ -252,11 +252,19 @@ def _cell(values: Sequence[float], digits: int = 3) -> str:
 
 
 def markdown(results: Mapping[str, Any], cfg: Config) -> str:
-    """The study table: held-out accuracy (mean ± sd over seeds) per validated RL step, then the means of
+    """The study table: held-out accuracy (mean ± sd over seeds) per validated RL step, what RL added
+    (last validation minus step 0, the warm start: mean ± sd and the smallest seed's), then the means of
     the last RL steps' reward, token entropy and response length, and seconds per RL step."""
     steps = _steps(results)
     head = ["algorithm", "seeds"] + [f"val acc @ {s}" for s in steps]
-    head += ["gain (end − 0)", "reward (last 5)", "entropy (last 5)", "length (last 5)", "s / step"]
+    head += [
+        "gain (end − 0)",
+        "min seed gain",
+        "reward (last 5)",
+        "entropy (last 5)",
+        "length (last 5)",
+        "s / step",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for arm, res in results["arms"].items():
         runs = list(res["runs"].values())
@@ -264,7 +272,8 @@ def markdown(results: Mapping[str, Any], cfg: Config) -> str:
         curves = [_points(r["curve"]) for r in runs]
         cells += [_cell([c[s] for c in curves if s in c]) for s in steps]
         gains = [_gain(r["curve"]) for r in runs]
-        cells.append(_cell([g for g in gains if _finite(g)]))
+        finite = [g for g in gains if _finite(g)]
+        cells += [_cell(finite), f"{min(finite):+.3f}" if finite else "–"]
         for key, digits in (("reward", 3), ("entropy", 3), ("length", 1), ("step_s", 2)):
             cells.append(_cell([r[key] for r in runs if _finite(r[key])], digits))
         lines.append("| " + " | ".join(cells) + " |")

@@ -62,7 +62,7 @@ def test_finalize_writes_the_table_json_and_figure(tmp_path):
     out = study.finalize(cfg, RunContext(tmp_path))
     assert out["missing"] == ["rloo seed 2"]
     text = (tmp_path / "study.md").read_text()
-    assert "| grpo | 2 | 0.500 ± 0.000 | 0.600 ± 0.000 | 0.800 ± 0.141 | 0.300 ± 0.141 |" in text
+    assert "| grpo | 2 | 0.500 ± 0.000 | 0.600 ± 0.000 | 0.800 ± 0.141 | 0.300 ± 0.141 | +0.200 |" in text
     assert "| 2.00 ± 0.00 |" in text and "rloo (seeds [2])" in text
     data = json.loads((tmp_path / "study.json").read_text())
     assert data["arms"]["grpo"]["runs"]["2"]["curve"] == {"0": 0.5, "1": 0.6, "2": 0.9}
