@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from cache_builder.spec import FAMILIES, ImageSpec, VideoSpec
 from vrl.config import choice
-from vrl.launch.config import LaunchConfig
+from vrl.launch.config import MAX_ARRAY_TASKS, LaunchConfig
 from vrl.log import get_logger
 
 logger = get_logger(__name__)
@@ -90,8 +90,8 @@ class CacheConfig(LaunchConfig):
             raise ValueError(
                 f"out ({self.out}) must be the last of cache_dir ({self.cache_dir}): builds write only there."
             )
-        if self.num_shards < 1:
-            raise ValueError(f"num_shards must be >= 1, got {self.num_shards}.")
+        if not 1 <= self.num_shards <= MAX_ARRAY_TASKS:
+            raise ValueError(f"num_shards must be in [1, {MAX_ARRAY_TASKS}], got {self.num_shards}.")
         if self.num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {self.num_workers}.")
         if self.timeout_s <= 0:

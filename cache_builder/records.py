@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cache_builder.errors import MediaError
+from vrl.config import UserError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 KINDS = ("video", "image")
@@ -51,15 +52,44 @@ def media_of_record(record: dict[str, Any]) -> list[MediaItem]:
     return items
 
 
-def load_records(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON list or a JSONL file of records."""
+def media_problems(record: dict[str, Any]) -> list[str]:
+    """What is wrong with a record's media fields (empty: nothing): ``path`` a string, ``videos`` /
+    ``images`` / ``image_path`` a string or a list of strings, and a ``data_type`` of video or image names
+    its file. A wrong type would otherwise surface as a crash deep in a job, or the media be skipped."""
+    out = []
+    path = record.get("path")
+    if path is not None and not isinstance(path, str):
+        out.append(f"has path={path!r}; expected a string (the media file, relative to the media root)")
+    for key in ("videos", "images", "image_path"):
+        value = record.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            out.append(f"has {key}={value!r}; expected a string or a list of strings")
+    if not out and record.get("data_type") in KINDS and not media_of_record(record):
+        out.append(f"has data_type={record['data_type']!r} but no path (its {record['data_type']} file)")
+    return out
+
+
+def load_records(path: str | Path, max_listed: int = 5) -> list[dict[str, Any]]:
+    """Read a JSON list or a JSONL file of records; every record must be an object with valid media fields.
+
+    A file that is missing or not JSON, or records that are not objects or have media fields of the wrong
+    type, raise :class:`~vrl.config.UserError` naming the file and the records (the first
+    ``max_listed``)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"input file not found: {path}")
-    text = path.read_text()
+        raise UserError(f"input file {'is a folder' if path.is_dir() else 'not found'}: {path}")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (expected JSON or JSONL records)") from None
     stripped = text.lstrip()
     if stripped.startswith("["):
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
     else:
         data = []
         for n, line in enumerate(text.splitlines(), 1):
@@ -67,9 +97,18 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
                 try:
                     data.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not a JSON object ({e.msg})") from e
-    if not all(isinstance(r, dict) for r in data):
-        raise ValueError(f"{path}: every record must be a JSON object")
+                    raise UserError(f"{path}:{n}: not a JSON object ({e.msg})") from None
+    errors = []
+    for i, record in enumerate(data):
+        if not isinstance(record, dict):
+            errors.append(f"record {i} is a {type(record).__name__}, not a JSON object")
+            continue
+        errors += [
+            f"record {i} (problem_id {record.get('problem_id', '?')}) {p}" for p in media_problems(record)
+        ]
+    if errors:
+        more = f"\n  ... and {len(errors) - max_listed} more" if len(errors) > max_listed else ""
+        raise UserError(f"{path}: invalid records:\n  " + "\n  ".join(errors[:max_listed]) + more)
     return data
 
 

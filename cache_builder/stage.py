@@ -11,12 +11,29 @@ from typing import Any
 
 from cache_builder import build
 from cache_builder.config import CacheConfig as Config
+from cache_builder.records import load_records, media_items
+from vrl.config import UserError
+from vrl.launch import preflight
 from vrl.launch.context import RunContext
 from vrl.log import get_logger
 
-__all__ = ["Config", "finalize", "plan", "run_task"]
+__all__ = ["Config", "check", "finalize", "plan", "run_task"]
 
 logger = get_logger(__name__)
+
+
+def check(cfg: Config) -> None:
+    """Before submission: the records file and its records, the media root, a writable output folder."""
+    preflight.readable_file(cfg.input, "input")
+    if not media_items(load_records(cfg.input)):
+        raise UserError(f"input: {cfg.input} names no media file (no record has a path, videos or images)")
+    if cfg.video_root:
+        preflight.existing_dir(cfg.video_root, "video_root")
+    try:
+        out = cfg.out_dir()
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    preflight.writable_dir(out, "out" if cfg.out else "cache_dir")
 
 
 def plan(cfg: Config) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from cache_builder.spec import ImageSpec, VideoSpec
 from eval_harness.benchmarks import STYLES, get_benchmark
 from vrl.config import choice
 from vrl.data.config import ImageBudget, VideoBudget
-from vrl.launch.config import LaunchConfig
+from vrl.launch.config import MAX_ARRAY_TASKS, LaunchConfig
 from vrl.log import get_logger
 from vrl.rewards import RewardConfig
 from vrl.toy.spec import ToyConfig
@@ -70,6 +70,8 @@ class InferenceConfig:
                 raise ValueError(f"inference.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_new_tokens < 0 or self.temperature < 0:
             raise ValueError("inference.max_new_tokens and inference.temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"inference.top_p must be in (0, 1], got {self.top_p}")
 
 
 @dataclass
@@ -152,8 +154,13 @@ class Config(LaunchConfig):
         if len(set(names)) != len(names):
             raise ValueError(f"benchmarks lists a benchmark twice: {self.benchmarks}")
         self.benchmarks = names
-        if self.num_shards < 1 or self.max_samples < 0:
-            raise ValueError("num_shards must be >= 1 and max_samples >= 0")
+        if not 1 <= self.num_shards <= MAX_ARRAY_TASKS or self.max_samples < 0:
+            raise ValueError(
+                f"num_shards must be in [1, {MAX_ARRAY_TASKS}] and max_samples >= 0, got "
+                f"num_shards={self.num_shards}, max_samples={self.max_samples}"
+            )
+        self.video.check("video")
+        self.image.check("image")
         if any(b != "toy" for b in names) and not self.annotations_dir:
             raise ValueError(
                 "set annotations_dir=<folder with the annotation files> (e.g. videomme.json, mvbench.json) "

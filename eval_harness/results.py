@@ -21,13 +21,15 @@ from eval_harness.records import KEY
 from eval_harness.report import write_reports
 from eval_harness.runner import load_all, model_settings
 from eval_harness.scoring import MissingPredictions, summarize
+from vrl.config import UserError
 from vrl.log import get_logger
 
 logger = get_logger(__name__)
 
 
-class IncompleteRun(RuntimeError):
-    """Samples without predictions and ``allow_partial`` off."""
+class IncompleteRun(UserError):
+    """Samples without predictions and ``allow_partial`` off (the user reruns or allows a partial report:
+    ``jobs/submit.py`` shows it in one screen)."""
 
 
 def _settings(cfg: Config, run_dir: Path) -> dict[str, Any]:

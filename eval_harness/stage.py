@@ -12,28 +12,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from eval_harness.config import Config
+from eval_harness.config import Config, parse_roots
 from eval_harness.predictions import check_settings
 from eval_harness.results import aggregate_run
 from eval_harness.runner import load_all, model_settings, remaining, run_shard
 from eval_harness.shard import describe, plan_tasks
-from vrl.config import ConfigError
+from vrl.config import ConfigError, UserError
+from vrl.data.preflight import check_caches
+from vrl.launch import preflight
 from vrl.launch.context import RunContext
 from vrl.launch.launcher import run_dir_for
 from vrl.log import get_logger
+from vrl.models.loading import check_model
 
 logger = get_logger(__name__)
 
-__all__ = ["Config", "finalize", "plan", "run_task"]
+__all__ = ["Config", "check", "finalize", "plan", "run_task"]
+
+
+def check(cfg: Config) -> None:
+    """Before submission: the model folder and the media folders (the records are checked by :func:`plan`,
+    which the submitter runs too, before any job)."""
+    check_model(cfg.model)
+    if cfg.annotations_dir:
+        preflight.existing_dir(cfg.annotations_dir, "annotations_dir")
+    if cfg.video_root:
+        preflight.existing_dir(cfg.video_root, "video_root")
+    for name, folder in parse_roots(cfg.video_roots).items():
+        preflight.existing_dir(folder, f"video_roots ({name})")
+    check_caches(cfg.cache_dir, cfg.video_source if cfg.cache_dir else "decode", prefix="")
 
 
 def plan(cfg: Config) -> list[dict[str, Any]]:
     """Array tasks ``{"shard", "num_shards", "samples": [[benchmark, key], ...], "cost"}`` for the samples
-    still without a prediction (none when everything is done: the finalize job still runs)."""
+    still without a prediction (none when everything is done: the finalize job still runs).
+
+    The settings are recorded (``predictions/settings.json``) only once the model and every record have
+    been read: a planning that fails leaves nothing that would refuse the corrected rerun."""
     run_dir = run_dir_for("eval", cfg)
     try:
-        check_settings(run_dir, model_settings(cfg)[2])  # refuse a reused name with other settings now
+        settings = model_settings(cfg)[2]
         records = load_all(cfg)
+        check_settings(run_dir, settings)  # refuse a reused name with other settings now
+    except UserError:
+        raise
     except ValueError as e:  # bad annotation files or settings: a usage error, reported without traceback
         raise ConfigError(str(e)) from None
     todo = remaining(cfg, run_dir, records)

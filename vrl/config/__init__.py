@@ -1,7 +1,9 @@
 """Typed configuration schemas, ``key=value`` overrides and named presets."""
 
 from vrl.config.core import (
+    MAX_STEPS,
     ConfigError,
+    UserError,
     all_keys,
     choice,
     field_docs,
@@ -16,7 +18,9 @@ from vrl.config.core import (
 from vrl.config.presets import get_preset, preset_names, register_preset
 
 __all__ = [
+    "MAX_STEPS",
     "ConfigError",
+    "UserError",
     "all_keys",
     "choice",
     "field_docs",

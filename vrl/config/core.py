@@ -2,7 +2,8 @@
 
 Merge order: schema defaults (or a named preset) ← ``config=path.yaml`` ← ``key=value`` overrides, then
 every dataclass's ``validate()``. Values are parsed by OmegaConf (lists as ``a=[x,y]``); unknown keys and
-wrong types raise :class:`ConfigError` naming the valid keys and the closest match.
+wrong types raise :class:`ConfigError` naming the valid keys and the closest match; a float that is not a
+finite number (``lr=nan``, ``fps=inf``), alone or in a list, is refused for every key.
 
 Conventions a schema follows:
 - one ``@dataclass`` per component, a docstring string literal under each field (see :func:`field_docs`);
@@ -11,7 +12,13 @@ Conventions a schema follows:
   ``engine.name=megatron``;
 - ``ALIASES: ClassVar[dict[str, str]]`` on the top-level schema maps short keys to dotted ones;
 - optional ``validate(self)`` raising ``ValueError`` for cross-field rules (each class in the MRO that
-  defines one is run, base classes first, so subclasses do not call ``super().validate()``).
+  defines one is run, base classes first, so subclasses do not call ``super().validate()``); the message
+  names the key with its group (``engine.lr must be > 0``).
+
+:class:`UserError` is the one error type for a mistake in what the user gave (a key, a file, a record):
+``jobs/submit.py`` prints it as one screen (the message, a hint, the job's log file) and exits with status
+2, without a traceback, whether it was raised while submitting or inside the job. Anything else is a bug
+in the project and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 import textwrap
 import typing
 from collections.abc import Sequence
@@ -34,9 +42,30 @@ T = TypeVar("T")
 
 #: keys handled by :func:`parse` itself rather than by the schema
 RESERVED = ("config", "print_config")
+#: a step count above this is a typo, not a plan (a billion steps): schemas refuse it naming the key
+MAX_STEPS = 10**9
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+    """A mistake in what the user gave (a key, a data file, a record, a model folder, an output path).
+
+    The message names the file, record or key; ``hint`` says what to do (optional). It is a ``ValueError``,
+    so code that handles bad values keeps handling it.
+    """
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __reduce__(self) -> tuple:  # keep the hint across pickling (processes, submitit)
+        return (type(self), (str(self), self.hint))
+
+    def screen(self) -> str:
+        """What the user reads: ``error: <message>`` and ``hint: <hint>``."""
+        return f"error: {self}" + (f"\nhint: {self.hint}" if self.hint else "")
+
+
+class ConfigError(UserError):
     """A user error in configuration input (unknown key, wrong type, invalid value)."""
 
 
@@ -163,6 +192,19 @@ def _check_choices(obj: Any, prefix: str = "") -> None:
             _check_choices(value, f"{prefix}{f.name}.")
 
 
+def _check_finite(obj: Any, prefix: str = "") -> None:
+    """Every float (or float in a list) is a finite number: ``nan`` passes every ``<`` / ``>`` check."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, f"{prefix}{f.name}.")
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        bad = [v for v in values if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise ConfigError(f"Invalid value for '{prefix}{f.name}': {value!r} (not a finite number).")
+
+
 def _validate(obj: Any) -> None:
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -176,7 +218,7 @@ def _validate(obj: Any) -> None:
             continue
         try:
             validate(obj)
-        except ConfigError:
+        except UserError:
             raise
         except ValueError as e:
             raise ConfigError(str(e)) from e
@@ -202,6 +244,7 @@ def merge(base: T, yaml_files: Sequence[str | Path] = (), overrides: Sequence[st
     except yaml.YAMLError as e:
         raise ConfigError(f"Config file is not valid YAML: {e}") from e
     _check_choices(obj)
+    _check_finite(obj)
     _validate(obj)
     return obj  # type: ignore[return-value]
 

@@ -14,6 +14,15 @@ class ImageBudget:
     max_pixels: int = 256 * 28 * 28
     """Image pixel cap (smart_resize max_pixels): images and video frames have separate budgets."""
 
+    def check(self, key: str) -> None:
+        """Raise naming ``key`` (where the group sits: ``data.image``, ``image``) on an impossible budget."""
+        if self.min_pixels < 1:
+            raise ValueError(f"{key}.min_pixels must be >= 1, got {self.min_pixels}")
+        if self.max_pixels < self.min_pixels:
+            raise ValueError(
+                f"{key}.min_pixels={self.min_pixels} is above {key}.max_pixels={self.max_pixels}"
+            )
+
 
 @dataclass
 class VideoBudget:
@@ -29,6 +38,27 @@ class VideoBudget:
     """Per-frame pixel cap."""
     total_pixels: int = 4096 * 28 * 28
     """Pixel budget over all frames of a video."""
+
+    def check(self, key: str) -> None:
+        """Raise naming ``key`` (where the group sits: ``data.video``, ``video``) on an impossible budget."""
+        if self.fps <= 0:
+            raise ValueError(f"{key}.fps must be > 0, got {self.fps}")
+        if self.min_frames < 1:
+            raise ValueError(f"{key}.min_frames must be >= 1, got {self.min_frames}")
+        if self.max_frames < self.min_frames:
+            raise ValueError(
+                f"{key}.min_frames={self.min_frames} is above {key}.max_frames={self.max_frames}"
+            )
+        if self.min_pixels < 1:
+            raise ValueError(f"{key}.min_pixels must be >= 1, got {self.min_pixels}")
+        if self.max_pixels < self.min_pixels:
+            raise ValueError(
+                f"{key}.min_pixels={self.min_pixels} is above {key}.max_pixels={self.max_pixels}"
+            )
+        if self.total_pixels < self.min_pixels:
+            raise ValueError(
+                f"{key}.total_pixels={self.total_pixels} is below {key}.min_pixels={self.min_pixels}"
+            )
 
 
 @dataclass
@@ -66,3 +96,11 @@ class DataConfig:
     """Use at most this many training records (0: all)."""
     max_val_records: int = 0
     """Use at most this many validation records (0: all)."""
+
+    def validate(self) -> None:
+        self.video.check("data.video")
+        self.image.check("data.image")
+        if self.max_prompt_length < 1:
+            raise ValueError(f"data.max_prompt_length must be >= 1, got {self.max_prompt_length}")
+        if self.max_train_records < 0 or self.max_val_records < 0:
+            raise ValueError("data.max_train_records and data.max_val_records must be >= 0 (0: all)")

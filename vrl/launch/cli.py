@@ -1,12 +1,19 @@
-"""``python jobs/submit.py stage=<name> [cluster=local|slurm|debug] [key=value ...]``."""
+"""``python jobs/submit.py stage=<name> [cluster=local|slurm|debug] [key=value ...]``.
+
+A mistake in what the user gave (:class:`~vrl.config.UserError`: a key, a data file, a record, a model,
+an output folder) ends the command with one screen — ``error:``, ``hint:``, the job's log file when the
+job found it — and exit status 2, without a traceback, whether it was found while submitting (the
+checks of :mod:`vrl.launch.preflight`, before anything is written) or inside the job
+(:mod:`vrl.launch.failure`). Any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-from vrl.config import ConfigError, get_preset, parse, preset_names, to_yaml
-from vrl.launch import launcher
+from vrl.config import ConfigError, UserError, get_preset, parse, preset_names, to_yaml
+from vrl.launch import failure, launcher, preflight
 from vrl.launch.stages import STAGES, get_stage
 from vrl.log import get_logger, setup_logging
 
@@ -62,10 +69,10 @@ def main(argv: Sequence[str]) -> int:
             print(to_yaml(cfg, with_docs=True), end="")
             return 0
         setup_logging(cfg.log_level, force=True)
+        preflight.check_stage(module, cfg)
         sub = launcher.submit(spec, cfg)
-    except ConfigError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 2
+    except UserError as e:
+        return _fail(e.screen())
     print(f"run folder: {sub.run_dir}", flush=True)
     for job in sub.all_jobs:
         print(f"submitted {spec.name}: {launcher.describe(job)}", flush=True)
@@ -73,10 +80,32 @@ def main(argv: Sequence[str]) -> int:
     if not must_wait:
         print("not waiting (wait=false): follow the logs above; `sacct -j <id>` shows states", flush=True)
         return 0
-    status = launcher.wait(sub)
-    if status == 0 and sub.finalize is None and spec.is_array(module):
-        status = launcher.run_finalize_locally(spec, cfg, sub)
-    elif sub.finalize is not None:
-        status = max(status, launcher.wait(launcher.Submission(sub.run_dir, [sub.finalize])))
+    try:
+        status = launcher.wait(sub)
+        if status == 0 and sub.finalize is None and spec.is_array(module):
+            status = launcher.run_finalize_locally(spec, cfg, sub)
+        elif sub.finalize is not None:
+            status = max(status, launcher.wait(launcher.Submission(sub.run_dir, [sub.finalize])))
+    except failure.StageExit as e:  # cluster=debug: the job ran here and ended on a user error
+        status = _fail(e.screen)
+    else:
+        status = _report_user_error(sub, status)
     print(f"{spec.name}: {'done' if status == 0 else 'FAILED'} (run folder {sub.run_dir})", flush=True)
+    return status
+
+
+def _fail(screen: str, log: str = "") -> int:
+    sys.stderr.write(screen + (f"\nlog: {log}" if log else "") + "\n")
+    sys.stderr.flush()
+    return failure.USER_ERROR_STATUS
+
+
+def _report_user_error(sub: launcher.Submission, status: int) -> int:
+    """A job that ended on a user error: its message (once, with the job's log) and status 2."""
+    if status == 0:
+        return 0
+    for job in sub.all_jobs:
+        found = failure.job_message(job)
+        if found is not None:
+            return _fail(found[0], str(found[1]))
     return status

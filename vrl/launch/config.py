@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from vrl.config import choice
 
+#: array stages refuse more tasks than this: Slurm's largest job array (MaxArraySize caps at 4000001)
+MAX_ARRAY_TASKS = 4_000_000
+
 
 @dataclass
 class LaunchConfig:
@@ -43,3 +46,5 @@ class LaunchConfig:
     def validate(self) -> None:
         if self.nodes < 0 or self.tasks_per_node < 0:
             raise ValueError("nodes and tasks_per_node must be >= 0 (0: the profile's value)")
+        if self.array_parallelism < 1 or self.timeout_min < 0:
+            raise ValueError("array_parallelism must be >= 1 and timeout_min >= 0 (0: the profile's)")

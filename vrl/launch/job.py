@@ -13,6 +13,8 @@ from typing import Any
 import psutil
 import submitit
 
+from vrl.config import UserError
+from vrl.launch import failure
 from vrl.launch.context import RunContext
 from vrl.launch.stages import get_stage
 from vrl.log import get_logger, setup_logging
@@ -120,11 +122,14 @@ class StageJob(submitit.helpers.Checkpointable):
             watch_submitter(*submitter)
         module = get_stage(self.stage).load()
         ctx = self._context(task_index, num_tasks)
-        if self.phase == "run":
-            return module.run(self.cfg, ctx)
-        if self.phase == "task":
-            return module.run_task(self.cfg, task, ctx)
-        return module.finalize(self.cfg, ctx)
+        try:
+            if self.phase == "run":
+                return module.run(self.cfg, ctx)
+            if self.phase == "task":
+                return module.run_task(self.cfg, task, ctx)
+            return module.finalize(self.cfg, ctx)
+        except UserError as e:  # the user's mistake, not a bug: one screen for the submitter, status 2
+            failure.exit_job(e)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         module = get_stage(self.stage).load()

@@ -25,7 +25,7 @@ import submitit
 from tqdm import tqdm
 
 from vrl.config import ConfigError, save
-from vrl.launch import run_lock
+from vrl.launch import failure, run_lock
 from vrl.launch.config import LaunchConfig
 from vrl.launch.executors import make_executor
 from vrl.launch.job import StageJob
@@ -259,6 +259,8 @@ def run_finalize_locally(spec: StageSpec, cfg: LaunchConfig, sub: Submission) ->
 
 
 def _report(job: submitit.Job) -> int:
+    if failure.job_message(job) is not None:  # ended on a user error: jobs/submit.py prints its one screen
+        return failure.USER_ERROR_STATUS
     try:
         results: list[Any] = job.results()
     except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError) as e:

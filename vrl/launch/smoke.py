@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vrl.launch.config import LaunchConfig
+from vrl.config import MAX_STEPS
+from vrl.launch.config import MAX_ARRAY_TASKS, LaunchConfig
 from vrl.launch.context import RunContext
 from vrl.log import get_logger
 
@@ -36,8 +37,13 @@ class Config(LaunchConfig):
     """This rank raises before the all-reduce (the other ranks would wait in it); -1: none."""
 
     def validate(self) -> None:
-        if self.steps < 0 or self.num_tasks < 1:
-            raise ValueError(f"need steps >= 0 and num_tasks >= 1, got {self.steps} / {self.num_tasks}")
+        if not 0 <= self.steps <= MAX_STEPS or not 1 <= self.num_tasks <= MAX_ARRAY_TASKS:
+            raise ValueError(
+                f"need steps in [0, {MAX_STEPS}] and num_tasks in [1, {MAX_ARRAY_TASKS}], got "
+                f"steps={self.steps}, num_tasks={self.num_tasks}"
+            )
+        if self.step_seconds < 0:
+            raise ValueError(f"step_seconds must be >= 0, got {self.step_seconds}")
 
 
 def _state_path(run_dir: Path, task: int) -> Path:

@@ -2,8 +2,12 @@
 
 A stage is a module that defines ``Config`` (a dataclass inheriting :class:`LaunchConfig`) and either
 ``run(cfg, ctx)`` — one job, possibly multi-process — or, for array stages, ``plan(cfg) -> list[task]``,
-``run_task(cfg, task, ctx)`` and ``finalize(cfg, ctx)``. Modules are imported only when their stage is
-launched, so the launcher starts fast and a broken optional dependency only affects its own stage.
+``run_task(cfg, task, ctx)`` and ``finalize(cfg, ctx)``. An optional ``check(cfg)`` reads what the job
+will read (data files, records, the model folder, output folders) in the submitting process, before
+anything is written (:mod:`vrl.launch.preflight`). A mistake in the user's input, found there or in the
+job, raises :class:`~vrl.config.UserError`: one screen, exit status 2, no traceback. Modules are imported
+only when their stage is launched, so the launcher starts fast and a broken optional dependency only
+affects its own stage.
 """
 
 from __future__ import annotations

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vrl.models.tiny import resolve_model
+from vrl.config import UserError
+from vrl.models.tiny import resolve_model, tiny_names
 
 PROCESSOR_FILES = (
     "preprocessor_config.json",
@@ -57,14 +59,44 @@ def load_processor(path: str | Path, fast_video: bool = True, uint8_patches: boo
 
 
 def model_family(path: str | Path) -> str:
-    """``qwen2_5_vl`` or ``qwen3_vl`` from the checkpoint's config (the cache spec family names)."""
+    """``qwen2_5_vl`` or ``qwen3_vl`` from the checkpoint's config (the cache spec family names).
+
+    A model folder without a readable ``config.json``, or with one transformers cannot read or of another
+    model type, raises :class:`~vrl.config.UserError` naming the file."""
     from transformers import AutoConfig
 
-    model_type = AutoConfig.from_pretrained(str(resolve_model(path))).model_type
+    try:
+        directory = resolve_model(path)
+    except ValueError as e:  # neither a registered tiny model nor a model folder
+        raise UserError(str(e)) from None
+    config_file = directory / "config.json"
+    try:
+        json.loads(config_file.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{config_file}: not a readable JSON model config ({e})") from None
+    try:
+        model_type = AutoConfig.from_pretrained(str(directory)).model_type
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:  # a config of the user's
+        raise UserError(f"{config_file}: transformers cannot read it ({type(e).__name__}: {e})") from None
     families = {"qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl"}
     if model_type not in families:
-        raise ValueError(f"unsupported model type '{model_type}': supported {sorted(families)}")
+        raise UserError(
+            f"{config_file}: unsupported model type '{model_type}'; supported: {', '.join(sorted(families))}"
+        )
     return families[model_type]
+
+
+def check_model(name_or_path: str, key: str = "model") -> None:
+    """Before submission: ``name_or_path`` is a registered tiny model (built by the job on first use) or
+    a model folder of a supported family; raises :class:`~vrl.config.UserError` naming ``key``."""
+    if name_or_path in tiny_names():
+        return
+    if not Path(name_or_path).expanduser().is_dir():
+        raise UserError(
+            f"{key}={name_or_path} is neither a registered tiny model nor a model folder",
+            hint=f"registered tiny models: {', '.join(tiny_names())}; or a Hugging Face model folder",
+        )
+    model_family(name_or_path)
 
 
 def copy_processor_files(src: str | Path, dst: str | Path) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vrl.launch import preflight
 from vrl.launch.config import LaunchConfig
 from vrl.launch.context import RunContext
 from vrl.log import get_logger
 from vrl.toy.spec import ToyConfig
-from vrl.toy.suite import ensure_toy_suite, read_manifest
+from vrl.toy.suite import ensure_toy_suite, read_manifest, suite_dir
 
 logger = get_logger(__name__)
 
@@ -21,6 +22,15 @@ logger = get_logger(__name__)
 @dataclass
 class Config(ToyConfig, LaunchConfig):
     """Launch keys and the toy suite's keys, all top-level (``seed=1 num_train=600 out=...``)."""
+
+
+def check(cfg: Config) -> None:
+    """Before submission: the suite's folder (``out``, else under ``$VRL_HOME``) holds this suite or can
+    be written."""
+    out = suite_dir(cfg)
+    manifest = read_manifest(out) if out.is_dir() else None
+    if manifest is None or manifest.get("content_hash") != cfg.content_hash():
+        preflight.writable_dir(out, "out" if cfg.out else "VRL_HOME")
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:

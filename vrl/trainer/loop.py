@@ -19,7 +19,7 @@ import torch
 
 from vrl import device
 from vrl.batch import Prompt, Trajectory
-from vrl.config import to_dict
+from vrl.config import UserError, to_dict
 from vrl.data.media import MediaSource, specs_for
 from vrl.data.processing import PromptBuilder
 from vrl.data.sampler import PromptSampler
@@ -139,6 +139,19 @@ class Trainer:
             n=r.n, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, max_tokens=r.max_response_length
         )
 
+    def _require_trajectories(self, count: int, where: str) -> None:
+        """Stop with an error when no rank has a trajectory for the step: every record of its batch was
+        skipped (missing videos, an empty cache, ...), and training on nothing would only report "done"."""
+        if self.dist.all_reduce_sum(count) > 0:
+            return
+        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(self.builder.skipped.items())) or "none"
+        raise UserError(
+            f"{where}: no trajectories: every record of the batch was skipped (records skipped so far by "
+            f"reason: {skipped})",
+            hint="the skipped records are logged above; check data.media_root (record paths are relative to "
+            "it), data.cache_dir and data.video_source, or data.max_prompt_length",
+        )
+
     # ---- one step -------------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
@@ -163,6 +176,7 @@ class Trainer:
         timer.seconds["rollout"] -= result.reward_seconds
         timer.seconds["reward"] += result.reward_seconds
         trajs = [t for g in result.groups for t in g]
+        self._require_trajectories(len(trajs), f"step {step + 1}")
         old_pass = needs_old_logprobs(cfg)
         entropy: list[torch.Tensor] = []
         with timer("logprob"):
@@ -237,6 +251,7 @@ class Trainer:
                 traj = self._make_offline(prompt) if prompt is not None else None
                 if traj is not None:
                     trajs.append(traj)
+            self._require_trajectories(len(trajs), f"warm-start step {self.sft_step + 1}")
             metrics = self.engine.train_step(trajs, nll_loss_fn(trajs, self.dist), need_entropy=False)
             self.sft_step += 1
             metrics["step_s"] = time.perf_counter() - start

@@ -28,7 +28,7 @@ from vrl.trainer.resume import before_submit
 
 logger = get_logger(__name__)
 
-__all__ = ["Config", "before_submit", "run"]
+__all__ = ["Config", "before_submit", "check", "run"]
 
 
 @contextlib.contextmanager
@@ -120,6 +120,16 @@ def prepare_data(cfg: Config, dist_ctx: Any, family: str) -> tuple[list[dict], l
     if not train:
         raise ValueError("no training records (check data.train_files and data.problem_types)")
     return train, val, cache_dirs
+
+
+def check(cfg: Config) -> None:
+    """Before submission (``jobs/submit.py``, see vrl.launch.preflight): the model folder, the data files
+    and their records, the caches; a mistake is reported in one screen before anything is queued."""
+    from vrl.data.preflight import check_data
+    from vrl.models.loading import check_model
+
+    check_model(cfg.model)
+    check_data(cfg.data)
 
 
 def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
