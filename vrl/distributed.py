@@ -28,7 +28,17 @@ class DistContext:
     dp_rank: int = 0
     """Data-parallel rank: ranks of one model-parallel group (Megatron TP×PP) share it and see the same data."""
     dp_size: int = 1
-    """Data-parallel size: world_size / (tensor_parallel × pipeline_parallel)."""
+    """Data-parallel size: world_size / (tensor_parallel × pipeline_parallel × sequence_parallel)."""
+    sp_size: int = 1
+    """Sequence-parallel size S (``engine.sequence_parallel_size``): S consecutive ranks share one sample,
+    each holding 1/S of its tokens (Ulysses, :mod:`vrl.engines.sequence_parallel`)."""
+    sp_rank: int = 0
+    """This rank's position in its sequence-parallel group (which 1/S slice of the tokens it holds)."""
+    sp_group: dist.ProcessGroup | None = None
+    """The S ranks sharing this rank's samples (ranks ``dp_rank·S … dp_rank·S + S − 1``); None when S = 1."""
+    dp_group: dist.ProcessGroup | None = None
+    """The DP ranks holding the same sequence slice (``sp_rank, sp_rank + S, …``); None: the default group
+    (S = 1, or a single process)."""
 
     @property
     def is_main(self) -> bool:
@@ -93,13 +103,42 @@ def dp_coordinates(rank: int, world: int, model_parallel: tuple[int, int] = (1, 
     return (rank // tp) % dp, dp
 
 
-def init_distributed(timeout_min: int = 30, model_parallel: tuple[int, int] = (1, 1)) -> DistContext:
+def sp_coordinates(rank: int, world: int, sequence_parallel: int) -> tuple[int, int, int, int]:
+    """(dp_rank, dp_size, sp_rank, sp_size): sequence-parallel ranks are consecutive (they exchange
+    activations in every attention layer, so they should share a node), data-parallel replicas outer."""
+    if sequence_parallel < 1 or world % sequence_parallel:
+        raise ValueError(
+            f"engine.sequence_parallel_size={sequence_parallel} does not divide the world size {world} "
+            f"(world = data parallel × sequence parallel); use a divisor of {world}"
+        )
+    return rank // sequence_parallel, world // sequence_parallel, rank % sequence_parallel, sequence_parallel
+
+
+def _sp_groups(world: int, sp: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Rank lists of every sequence-parallel group and every data-parallel group."""
+    sp_groups = [list(range(i * sp, (i + 1) * sp)) for i in range(world // sp)]
+    dp_groups = [list(range(j, world, sp)) for j in range(sp)]
+    return sp_groups, dp_groups
+
+
+def init_distributed(
+    timeout_min: int = 30, model_parallel: tuple[int, int] = (1, 1), sequence_parallel: int = 1
+) -> DistContext:
     """Initialise the default process group (always, also for one process: FSDP2 needs a mesh).
 
-    ``model_parallel`` = (tensor_parallel, pipeline_parallel) sizes, to derive data-parallel coordinates."""
+    ``model_parallel`` = (tensor_parallel, pipeline_parallel) sizes, to derive data-parallel coordinates.
+    ``sequence_parallel`` = S (fsdp only): the sequence-parallel and data-parallel groups are built here,
+    once, on every rank (``new_group`` is collective); the layout is checked before any group starts."""
     rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if sequence_parallel > 1:
+        if model_parallel != (1, 1):
+            raise ValueError(
+                "engine.sequence_parallel_size > 1 is an fsdp feature; it cannot combine with Megatron "
+                f"tensor/pipeline parallelism {model_parallel}"
+            )
+        sp_coordinates(rank, world, sequence_parallel)  # raises before the process group starts
     dev = device.device_for(local_rank)
     if not dist.is_initialized():
         init_method = None
@@ -115,7 +154,28 @@ def init_distributed(timeout_min: int = 30, model_parallel: tuple[int, int] = (1
         )
     mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
     device.configure_cpu_threads()
-    dp_rank, dp_size = dp_coordinates(rank, world, model_parallel)
+    if sequence_parallel == 1:
+        dp_rank, dp_size = dp_coordinates(rank, world, model_parallel)
+        return DistContext(
+            rank=rank,
+            world_size=world,
+            local_rank=local_rank,
+            device=dev,
+            mesh=mesh,
+            dp_rank=dp_rank,
+            dp_size=dp_size,
+        )
+    dp_rank, dp_size, sp_rank, sp_size = sp_coordinates(rank, world, sequence_parallel)
+    sp_ranks, dp_ranks = _sp_groups(world, sp_size)
+    sp_group = dp_group = None
+    for ranks in sp_ranks:  # every rank creates every group, in the same order
+        group = dist.new_group(ranks)
+        if rank in ranks:
+            sp_group = group
+    for ranks in dp_ranks:
+        group = dist.new_group(ranks)
+        if rank in ranks:
+            dp_group = group
     return DistContext(
         rank=rank,
         world_size=world,
@@ -124,6 +184,10 @@ def init_distributed(timeout_min: int = 30, model_parallel: tuple[int, int] = (1
         mesh=mesh,
         dp_rank=dp_rank,
         dp_size=dp_size,
+        sp_size=sp_size,
+        sp_rank=sp_rank,
+        sp_group=sp_group,
+        dp_group=dp_group,
     )
 
 
