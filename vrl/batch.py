@@ -102,6 +102,41 @@ class SharedPrompts:
 
 
 @dataclass
+class PackedLayout:
+    """Where the S sequences of a packed row of T tokens lie, and which positions score the responses.
+
+    A sequence is one trajectory (prompt + response), or, with shared prompts, one distinct prompt followed
+    by the responses of every row that shares it (each response attends to the prompt and to itself only).
+    Shapes: ``cu_seqlens`` (S+1,) int32 sequence boundaries in the row; ``prompt_lens`` (S,) the prompt
+    tokens at the start of each sequence; ``response_of`` (T,) int64, -1 on prompt tokens, else the
+    micro-batch row whose response token it is; ``logit_index`` (B, R_max) the row position whose hidden
+    state predicts each response token (0 on padding slots); ``targets`` (B, R_max) the response tokens.
+    """
+
+    cu_seqlens: torch.Tensor
+    prompt_lens: torch.Tensor
+    response_of: torch.Tensor
+    logit_index: torch.Tensor
+    targets: torch.Tensor
+    shared: bool = False
+    """Some sequence holds several responses: attention needs the explicit shared-prefix mask."""
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.cu_seqlens[-1])
+
+    def to(self, device: torch.device) -> PackedLayout:
+        return PackedLayout(
+            cu_seqlens=self.cu_seqlens.to(device),
+            prompt_lens=self.prompt_lens.to(device),
+            response_of=self.response_of.to(device),
+            logit_index=self.logit_index.to(device),
+            targets=self.targets.to(device),
+            shared=self.shared,
+        )
+
+
+@dataclass
 class MicroBatch:
     """Padded tensors for a list of trajectories (right padding).
 
@@ -126,9 +161,15 @@ class MicroBatch:
     """(B, R_max) the rollout engine's log-probs; NaN on rows without them (offline); None if no row has any."""
     shared: SharedPrompts | None = None
     """Set when rows share prompts and the engine asked for it (``collate(..., share_prompts=True)``)."""
+    packed: PackedLayout | None = None
+    """Set for a packed micro-batch (:func:`vrl.engines.packing.pack`): ``input_ids`` is then one row
+    (1, T) holding every sequence without padding, and this says where each one lies."""
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
-        """Keyword arguments of the HF model's forward."""
+        """Keyword arguments of the HF model's forward (a packed row has no padding mask: the caller adds
+        its position ids, which keep the sequences apart)."""
+        if self.packed is not None:
+            return {"input_ids": self.input_ids, **self.vision}
         return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, **self.vision}
 
     @property
@@ -141,7 +182,7 @@ class MicroBatch:
 
     def to(self, device: torch.device) -> MicroBatch:
         moved = {
-            k: (v.to(device) if isinstance(v, (torch.Tensor, SharedPrompts)) else v)
+            k: (v.to(device) if isinstance(v, (torch.Tensor, SharedPrompts, PackedLayout)) else v)
             for k, v in self.__dict__.items()
             if k != "vision"
         }
@@ -200,16 +241,27 @@ def collate(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -
     assert trajs, "empty micro-batch"
     seqs = [torch.cat([t.prompt.input_ids, t.response_ids]) for t in trajs]
     max_len = max(s.numel() for s in seqs)
-    max_resp = max(max(t.response_len for t in trajs), 1)
     input_ids = _pad_stack(seqs, max_len, pad_id)
     attention_mask = _pad_stack([torch.ones_like(s) for s in seqs], max_len, 0)
-    response_lens = torch.tensor([t.response_len for t in trajs])
-    token_mask = (torch.arange(max_resp)[None, :] < response_lens[:, None]).float()
     vision: dict[str, torch.Tensor] = {}
     if any(t.prompt.mm_token_type_ids is not None for t in trajs):
         types = [torch.cat([_types(t.prompt), torch.zeros(t.response_len, dtype=torch.long)]) for t in trajs]
         vision["mm_token_type_ids"] = _pad_stack(types, max_len, 0)
     vision.update(cat_vision([t.prompt for t in trajs]))
+    return MicroBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        vision=vision,
+        shared=_shared_prompts(trajs, pad_id) if share_prompts else None,
+        **response_fields(trajs),
+    )
+
+
+def response_fields(trajs: list[Trajectory]) -> dict[str, Any]:
+    """The response-aligned fields of a :class:`MicroBatch` (prompt and response lengths, token mask,
+    advantages, log-probs), the same whatever layout the model inputs take (padded or packed)."""
+    max_resp = max(max(t.response_len for t in trajs), 1)
+    response_lens = torch.tensor([t.response_len for t in trajs])
 
     def resp(name: str) -> torch.Tensor | None:
         vals = [getattr(t, name) for t in trajs]
@@ -217,20 +269,16 @@ def collate(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -
             return None
         return _pad_stack([v.float() for v in vals], max_resp, 0.0)
 
-    return MicroBatch(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        vision=vision,
-        prompt_lens=torch.tensor([t.prompt.input_ids.numel() for t in trajs]),
-        response_lens=response_lens,
-        token_mask=token_mask,
-        advantages=_advantages(trajs, max_resp),
-        offpolicy=torch.tensor([t.offpolicy for t in trajs], dtype=torch.bool),
-        old_logp=resp("old_logp"),
-        ref_logp=resp("ref_logp"),
-        rollout_logp=_rows_or_nan([t.rollout_logp for t in trajs], max_resp),
-        shared=_shared_prompts(trajs, pad_id) if share_prompts else None,
-    )
+    return {
+        "prompt_lens": torch.tensor([t.prompt.input_ids.numel() for t in trajs]),
+        "response_lens": response_lens,
+        "token_mask": (torch.arange(max_resp)[None, :] < response_lens[:, None]).float(),
+        "advantages": _advantages(trajs, max_resp),
+        "offpolicy": torch.tensor([t.offpolicy for t in trajs], dtype=torch.bool),
+        "old_logp": resp("old_logp"),
+        "ref_logp": resp("ref_logp"),
+        "rollout_logp": _rows_or_nan([t.rollout_logp for t in trajs], max_resp),
+    }
 
 
 def _rows_or_nan(rows: list[torch.Tensor | None], width: int) -> torch.Tensor | None:

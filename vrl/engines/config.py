@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vrl.config import MAX_STEPS, choice
+from vrl.config import choice
 
 ENGINES = ["fsdp", "megatron"]
+#: attention implementations that keep packed sequences apart (transformers' packed mask or varlen kernels)
+PACKING_ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+#: those that also take the explicit shared-prefix mask of packed shared prompts
+SHARED_PREFIX_ATTENTION = ("sdpa", "eager")
 
 
 @dataclass
@@ -36,7 +40,20 @@ class EngineConfig:
     share_prompts: bool = True
     """fsdp: run each distinct prompt of a micro-batch once (vision tower included) and its group's
     responses on its key/value cache, instead of every row's full sequence; same log-probs and gradients
-    up to float rounding. Training passes fall back to full sequences under gradient_checkpointing."""
+    up to float rounding. Padded training passes fall back to full sequences under gradient_checkpointing
+    (packed ones keep sharing: engine.packing)."""
+    max_tokens_per_micro_batch: int = 0
+    """fsdp: token budget of one forward/backward pass, replacing micro_batch_size: trajectories (with
+    share_prompts, whole groups where they fit) are split by a balanced first-fit so no pass computes more
+    tokens than this (padding counted unless engine.packing). 0: micro_batch_size trajectories per pass.
+    A trajectory longer than the budget is an error."""
+    packing: bool = False
+    """fsdp: concatenate a micro-batch's sequences into one row without padding; attention stays inside
+    each sequence (varlen under flash_attention_*, a block mask under sdpa/eager), each keeps its own
+    M-RoPE positions and vision features. Same log-probs and gradients as padded up to float rounding."""
+    attn_implementation: str = "sdpa"
+    """fsdp: the policy's attention kernel (a transformers name): sdpa (CPU and GPU), eager,
+    flash_attention_2/3 (GPU, needs the flash-attn package; varlen for packed sequences)."""
     tensor_parallel_size: int = 1
     """Megatron: tensor-parallel degree (must divide attention heads and KV heads)."""
     pipeline_parallel_size: int = 1
@@ -47,18 +64,10 @@ class EngineConfig:
     def validate(self) -> None:
         if self.lr <= 0:
             raise ValueError(f"engine.lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup_steps <= MAX_STEPS:
-            raise ValueError(f"engine.warmup_steps must be in [0, {MAX_STEPS}], got {self.warmup_steps}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError(
-                "engine.weight_decay and engine.grad_clip must be >= 0 (grad_clip 0: no clipping)"
-            )
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"engine.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.micro_batch_size < 1:
             raise ValueError(f"engine.micro_batch_size must be >= 1, got {self.micro_batch_size}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"engine.betas must be two values in [0, 1), got {self.betas}")
+        if len(self.betas) != 2:
+            raise ValueError(f"engine.betas must have two values, got {self.betas}")
         for key in ("tensor_parallel_size", "pipeline_parallel_size", "num_microbatches"):
             if getattr(self, key) < 1:
                 raise ValueError(f"engine.{key} must be >= 1, got {getattr(self, key)}")
@@ -66,3 +75,42 @@ class EngineConfig:
             raise ValueError(
                 "engine.tensor_parallel_size / pipeline_parallel_size need engine=megatron (fsdp is data parallel)."
             )
+        self._validate_micro_batching()
+
+    def _validate_micro_batching(self) -> None:
+        """Token budget and packing: what fails here would otherwise fail inside the job."""
+        if self.max_tokens_per_micro_batch < 0:
+            raise ValueError(
+                f"engine.max_tokens_per_micro_batch must be >= 0 (0: micro_batch_size), got "
+                f"{self.max_tokens_per_micro_batch}"
+            )
+        if self.name != "fsdp" and (self.packing or self.max_tokens_per_micro_batch):
+            raise ValueError(
+                "engine.packing and engine.max_tokens_per_micro_batch are fsdp features; engine=megatron "
+                "splits a step by engine.num_microbatches: set engine=fsdp or leave them off"
+            )
+        if self.packing and self.attn_implementation not in PACKING_ATTENTION:
+            raise ValueError(
+                f"engine.packing=true needs an attention implementation that keeps packed sequences apart; "
+                f"engine.attn_implementation={self.attn_implementation} does not. Use one of "
+                f"{', '.join(PACKING_ATTENTION)} (sdpa on CPU, flash_attention_2 on GPU), or packing=false"
+            )
+        if self.packing and self.share_prompts and self.attn_implementation not in SHARED_PREFIX_ATTENTION:
+            raise ValueError(
+                f"engine.packing with engine.share_prompts needs an explicit shared-prefix attention mask, "
+                f"which engine.attn_implementation={self.attn_implementation} cannot take (varlen kernels "
+                f"pack whole sequences only). Use attn_implementation={' or '.join(SHARED_PREFIX_ATTENTION)}, "
+                "or share_prompts=false to pack every trajectory whole"
+            )
+
+
+def check_token_budget(engine: EngineConfig, longest: int, why: str) -> None:
+    """Raise before the job starts when a trajectory of ``longest`` tokens (``why`` names the keys that
+    bound it) could exceed ``engine.max_tokens_per_micro_batch``: no micro-batch could hold it."""
+    budget = engine.max_tokens_per_micro_batch
+    if budget and longest > budget:
+        raise ValueError(
+            f"engine.max_tokens_per_micro_batch={budget} is below the longest trajectory the run can "
+            f"produce ({why} = {longest}): no micro-batch could hold it. Set "
+            f"engine.max_tokens_per_micro_batch >= {longest}, or lower those limits"
+        )

@@ -34,6 +34,8 @@ from vrl.engines.config import EngineConfig
 from vrl.engines.dcp_load import load_dcp
 from vrl.engines.lr_schedule import lr_scheduler
 from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
+from vrl.engines.microbatch import Layout, agree_on_count, plan_micro_batches
+from vrl.engines.packing import pack
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
 from vrl.models.policy import ResponseLogProbs, decoder_layers
@@ -61,6 +63,13 @@ def _shard(
     fully_shard(wrapper, mesh=dist_ctx.mesh, mp_policy=mp)
 
 
+def _with_attention(model: torch.nn.Module, cfg: EngineConfig) -> torch.nn.Module:
+    """``model`` (language model and vision tower) set to ``engine.attn_implementation``."""
+    if model.config._attn_implementation != cfg.attn_implementation:
+        model.set_attn_implementation(cfg.attn_implementation)
+    return model
+
+
 class FSDPEngine(TrainingEngine):
     name = "fsdp"
 
@@ -80,6 +89,7 @@ class FSDPEngine(TrainingEngine):
         self.model_path = Path(model_path)
         self.dist = dist_ctx
         model = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device)
+        model = _with_attention(model, cfg)
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.hf_model = model
@@ -88,7 +98,8 @@ class FSDPEngine(TrainingEngine):
         _shard(model, self.policy, dist_ctx, cfg)
         self.reference: ResponseLogProbs | None = None
         if with_reference:
-            ref = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device).eval()
+            ref = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device)
+            ref = _with_attention(ref, cfg).eval()
             ref.requires_grad_(False)
             self.reference = ResponseLogProbs(ref, temperature)
             _shard(ref, self.reference, dist_ctx, cfg)
@@ -101,23 +112,43 @@ class FSDPEngine(TrainingEngine):
         self.scheduler = lr_scheduler(self.optimizer, cfg, total_steps, sft_steps, sft_lr)
 
     # ---- micro-batching -------------------------------------------------------------------------
-    def _micro_batches(self, trajs: list[Trajectory]) -> tuple[list[MicroBatch | None], int]:
-        """Collated micro-batches, padded with ``None`` to the largest count over ranks."""
-        size = self.cfg.micro_batch_size
-        mbs: list[MicroBatch | None] = [
-            collate(trajs[i : i + size], self.pad_id, self.cfg.share_prompts).to(self.dist.device)
-            for i in range(0, len(trajs), size)
-        ]
-        count = torch.tensor([len(mbs)], dtype=torch.long)
-        if self.dist.world_size > 1:
-            dist.all_reduce(count, op=dist.ReduceOp.MAX)
-        local = len(mbs)
-        mbs.extend([None] * (int(count.item()) - local))
-        return mbs, local
+    def _split(self, trajs: list[Trajectory], training: bool) -> tuple[list[list[int]], int]:
+        """Micro-batches as index lists into ``trajs`` (empty: a zero-weight pass), the same number on
+        every rank (collective), and how many are not empty.
+
+        ``engine.max_tokens_per_micro_batch`` > 0: token budget (:mod:`vrl.engines.microbatch`); else
+        consecutive slices of ``micro_batch_size``, padded to the largest count over ranks."""
+        budget = self.cfg.max_tokens_per_micro_batch
+        if budget > 0:
+            # the padded shared-prompt pass falls back to full sequences under gradient checkpointing
+            share = self.cfg.share_prompts and (
+                self.cfg.packing or not (training and self.cfg.gradient_checkpointing)
+            )
+            layout = Layout(packing=self.cfg.packing, share_prompts=share)
+            plan = agree_on_count(
+                lambda count: plan_micro_batches(trajs, budget, layout, count), self.dist.world_size
+            )
+        else:
+            size = self.cfg.micro_batch_size
+            plan = [list(range(i, min(i + size, len(trajs)))) for i in range(0, len(trajs), size)]
+            count = torch.tensor([len(plan)], dtype=torch.long)
+            if self.dist.world_size > 1:
+                dist.all_reduce(count, op=dist.ReduceOp.MAX)
+            plan += [[] for _ in range(int(count.item()) - len(plan))]
+        return plan, sum(1 for indices in plan if indices)
+
+    def _collate(self, trajs: list[Trajectory]) -> MicroBatch:
+        """A padded or (``engine.packing``) packed micro-batch on this rank's device."""
+        build = pack if self.cfg.packing else collate
+        return build(trajs, self.pad_id, self.cfg.share_prompts).to(self.dist.device)
 
     def _dummy(self, template: list[Trajectory]) -> MicroBatch:
         """A one-sample batch for ranks with fewer micro-batches (its loss is multiplied by 0)."""
-        return collate(template[:1], self.pad_id).to(self.dist.device)
+        if not template:
+            raise RuntimeError(
+                "a rank without trajectories cannot pad FSDP passes; give every rank >= 1 trajectory"
+            )
+        return self._collate(template[:1])
 
     # ---- TrainingEngine ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -130,33 +161,30 @@ class FSDPEngine(TrainingEngine):
                 "reference log-probs requested but the engine was built without a reference model"
             )
         module.eval()
-        mbs, _ = self._micro_batches(trajs)
-        logps, ents = [], []
-        for mb in mbs:
-            if mb is None:
-                module(self._dummy(trajs) if trajs else self._dummy_from_nothing())
+        plan, _ = self._split(trajs, training=False)
+        logps: list[torch.Tensor] = [torch.empty(0)] * len(trajs)
+        ents: list[torch.Tensor] = [torch.empty(0)] * len(trajs)
+        for indices in plan:
+            if not indices:
+                module(self._dummy(trajs))
                 continue
+            mb = self._collate([trajs[i] for i in indices])
             logp, ent = module(mb, with_entropy=with_entropy)
-            for i in range(mb.size):
-                n = int(mb.response_lens[i])
-                logps.append(logp[i, :n].float().cpu())
+            for row, i in enumerate(indices):
+                n = int(mb.response_lens[row])
+                logps[i] = logp[row, :n].float().cpu()
                 if ent is not None:
-                    ents.append(ent[i, :n].float().cpu())
+                    ents[i] = ent[row, :n].float().cpu()
         return LogProbs(logps, ents if with_entropy else None)
-
-    def _dummy_from_nothing(self) -> MicroBatch:
-        raise RuntimeError(
-            "a rank without trajectories cannot pad FSDP passes; give every rank >= 1 trajectory"
-        )
 
     def train_step(self, trajs: list[Trajectory], loss_fn: LossFn, *, need_entropy: bool) -> dict[str, float]:
         self.policy.train()
-        mbs, local = self._micro_batches(trajs)
+        plan, local = self._split(trajs, training=True)
         totals: dict[str, float] = {}
         weights: dict[str, float] = {}
-        for mb in mbs:
-            real = mb is not None
-            mb = mb if real else self._dummy(trajs)
+        for indices in plan:
+            real = bool(indices)
+            mb = self._collate([trajs[i] for i in indices]) if real else self._dummy(trajs)
             logp, ent = self.policy(mb, with_entropy=need_entropy)
             loss, metrics = loss_fn(logp, ent, mb)
             (loss if real else loss * 0.0).backward()

@@ -1,7 +1,7 @@
 """Response log-probs from a Hugging Face Qwen-VL model, without materialising full-vocabulary logits.
 
 :class:`ResponseLogProbs` wraps a ``*ForConditionalGeneration`` model: it runs the backbone (vision tower +
-language model) on a padded :class:`~vrl.batch.MicroBatch`, picks the hidden states that predict response
+language model) on a padded or packed :class:`~vrl.batch.MicroBatch`, picks the hidden states that predict response
 tokens and only then applies the LM head, so memory grows with the response length, not the sequence
 length times the vocabulary. Engines wrap it (FSDP applies ``fully_shard`` to it as the root module).
 """
@@ -13,6 +13,7 @@ from torch import nn
 
 from vrl.algorithms.entropy import entropy_from_logits
 from vrl.batch import MicroBatch, response_logits_index
+from vrl.engines import packing
 
 
 def decoder_layers(model: nn.Module) -> list[nn.Module]:
@@ -37,14 +38,17 @@ class ResponseLogProbs(nn.Module):
         gradients for the same parameters."""
 
     def forward(self, mb: MicroBatch, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        rows, cols = response_logits_index(mb)
-        targets = mb.input_ids[rows, (cols + 1).clamp(max=mb.input_ids.shape[1] - 1)]  # (B, R)
-        # a gradient-checkpointed layer drops the key/value cache in training: no sharing then
-        if mb.shared is not None and not (self.training and self.model.is_gradient_checkpointing):
-            picked = self._shared_prompt_hidden(mb, targets)
+        if mb.packed is not None:
+            picked, targets = self._packed_hidden(mb)
         else:
-            hidden = self.model.model(**mb.model_inputs(), use_cache=False).last_hidden_state  # (B, L, H)
-            picked = hidden[rows.to(hidden.device), cols.to(hidden.device)]  # (B, R, H)
+            rows, cols = response_logits_index(mb)
+            targets = mb.input_ids[rows, (cols + 1).clamp(max=mb.input_ids.shape[1] - 1)]  # (B, R)
+            # a gradient-checkpointed layer drops the key/value cache in training: no sharing then
+            if mb.shared is not None and not (self.training and self.model.is_gradient_checkpointing):
+                picked = self._shared_prompt_hidden(mb, targets)
+            else:
+                hidden = self.model.model(**mb.model_inputs(), use_cache=False).last_hidden_state  # (B, L, H)
+                picked = hidden[rows.to(hidden.device), cols.to(hidden.device)]  # (B, R, H)
         logits = self.model.lm_head(picked).float()
         if self.temperature != 1.0:
             logits = logits / self.temperature
@@ -55,6 +59,29 @@ class ResponseLogProbs(nn.Module):
         if self.touch_vision and torch.is_grad_enabled():
             logp = logp + 0.0 * sum(p.reshape(-1)[0] for p in self.model.model.visual.parameters())
         return logp, entropy
+
+    def _packed_hidden(self, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, R, H) hidden states predicting each response token and the (B, R) targets, from one pass
+        over the packed row (1, T) (:mod:`vrl.engines.packing`).
+
+        Sequences stay apart through the 4-row position ids with no 2-D mask and no cache (transformers'
+        packed mask, or varlen attention under flash attention); with shared prompts through the explicit
+        shared-prefix mask. Each sequence gets the M-RoPE positions and vision features it has alone."""
+        layout = mb.packed
+        assert layout is not None
+        inner = self.model.model
+        positions = packing.position_ids(mb, inner.get_rope_index)
+        extra = {}
+        if layout.shared:
+            dtype = inner.get_input_embeddings().weight.dtype
+            extra["attention_mask"] = packing.shared_prefix_mask(
+                layout, self.model.config._attn_implementation, dtype
+            )
+        hidden = inner(
+            **mb.model_inputs(), position_ids=positions, use_cache=False, **extra
+        ).last_hidden_state
+        index = layout.logit_index.to(hidden.device)
+        return hidden[0][index], layout.targets.to(hidden.device)  # (B, R, H), (B, R)
 
     def _shared_prompt_hidden(self, mb: MicroBatch, responses: torch.Tensor) -> torch.Tensor:
         """(B, R, H) hidden states predicting each response token, running every distinct prompt once.

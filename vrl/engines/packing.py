@@ -1,0 +1,224 @@
+"""Packed micro-batches: a micro-batch's sequences concatenated into one row, no padding.
+
+A padded micro-batch computes ``B × L_max`` tokens; on video prompts of uneven length most of that can
+be padding. Packing concatenates the sequences into one row of ``T = Σ len`` tokens and keeps them apart
+inside attention. The pieces (shared interface, see the coordination notes' item 3):
+
+- ``cu_seqlens`` (S+1,) int32: sequence boundaries in the row (what varlen attention kernels take);
+- position ids (4, 1, T): row 0 the text position restarting at 0 in every sequence, rows 1-3 the 3-D
+  M-RoPE positions computed per sequence before packing (the model's own ``get_rope_index`` on each
+  sequence, so images, videos, Qwen3-VL's per-frame timestamps and DeepStack features are unchanged);
+- vision tensors concatenated in sequence order (the model fills its placeholders by occurrence).
+
+How attention stays inside each sequence, per attention implementation (transformers 5.19):
+
+- ``flash_attention_2/3`` (GPU): transformers derives ``cu_seqlens`` from row 0 (positions restarting
+  at 0) and calls the varlen kernel: no mask, no cross-sequence work;
+- ``sdpa`` / ``eager`` (CPU and GPU): with row 0 present, no 2-D mask and no cache
+  (``use_cache=False``), transformers builds a block-diagonal causal mask from row 0 (O(T²) booleans).
+  Traps measured on this machine: with only the 3 M-RoPE rows, or with a cache object, no packed mask is
+  built and sequences silently attend to each other (logit errors of 0.6).
+
+Shared prompts (a GRPO group's n responses to one prompt): a sequence is then one distinct prompt followed
+by every response to it, ``[P, R_1, ..., R_n]``; each response attends to the prompt and to its own earlier
+tokens only, and takes the positions it would have right after the prompt. That is not block-diagonal,
+so :func:`shared_prefix_mask` gives the explicit mask (``sdpa`` / ``eager`` only: varlen kernels take
+block-diagonal sequences only). The prompt, vision tower included, runs once for the whole group, in the
+same single pass as the responses (no key/value cache, so gradient checkpointing keeps working).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+
+import torch
+
+from vrl.batch import MicroBatch, PackedLayout, Prompt, Trajectory, cat_vision, response_fields
+from vrl.engines.config import SHARED_PREFIX_ATTENTION
+
+#: (input_ids (S, L), mm_token_type_ids (S, L), attention_mask (S, L), **vision grids) -> ((3, S, L), (S, 1))
+RopeIndex = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+
+def cu_seqlens(lengths: list[int] | torch.Tensor) -> torch.Tensor:
+    """(S+1,) int32 boundaries of sequences of ``lengths`` concatenated in order: [0, l0, l0+l1, ...]."""
+    lens = torch.as_tensor(lengths, dtype=torch.int32)
+    return torch.cat([torch.zeros(1, dtype=torch.int32), torch.cumsum(lens, 0, dtype=torch.int32)])
+
+
+def pack(trajs: list[Trajectory], pad_id: int, share_prompts: bool = False) -> MicroBatch:
+    """The packed micro-batch of ``trajs``: one row of every sequence, no padding.
+
+    Response-aligned tensors (advantages, log-probs, ``token_mask``: (B, R_max)) are those of
+    :func:`vrl.batch.collate`, so a loss reads a packed micro-batch like a padded one. ``share_prompts``:
+    trajectories holding the same :class:`Prompt` object form one sequence ``[P, R_1, ..., R_n]`` (only
+    when some prompt is shared; otherwise one sequence per trajectory)."""
+    assert trajs, "empty micro-batch"
+    units = _sequences(trajs) if share_prompts else [[i] for i in range(len(trajs))]
+    shared = len(units) < len(trajs)
+    max_resp = max(max(t.response_len for t in trajs), 1)
+    ids, types, response_of, prompt_lens, lens = [], [], [], [], []
+    logit_index = torch.zeros(len(trajs), max_resp, dtype=torch.long)
+    targets = torch.full((len(trajs), max_resp), pad_id, dtype=torch.long)
+    start = 0
+    for rows in units:
+        prompt = trajs[rows[0]].prompt
+        plen = prompt.input_ids.numel()
+        ids.append(prompt.input_ids)
+        types.append(_types(prompt))
+        response_of.append(torch.full((plen,), -1, dtype=torch.long))
+        offset = start + plen
+        for b in rows:
+            t = trajs[b]
+            r = t.response_len
+            ids.append(t.response_ids)
+            types.append(torch.zeros(r, dtype=torch.long))
+            response_of.append(torch.full((r,), b, dtype=torch.long))
+            # response token 0 is scored by the prompt's last position, token j by response token j - 1
+            logit_index[b, :r] = torch.cat([torch.tensor([start + plen - 1]), offset + torch.arange(r - 1)])[
+                :r
+            ]
+            targets[b, :r] = t.response_ids
+            offset += r
+        prompt_lens.append(plen)
+        lens.append(offset - start)
+        start = offset
+    row = torch.cat(ids)[None]
+    vision = {}
+    if any(t.prompt.mm_token_type_ids is not None for t in trajs):
+        vision["mm_token_type_ids"] = torch.cat(types)[None]
+    vision.update(cat_vision([trajs[rows[0]].prompt for rows in units]))
+    layout = PackedLayout(
+        cu_seqlens=cu_seqlens(lens),
+        prompt_lens=torch.tensor(prompt_lens),
+        response_of=torch.cat(response_of),
+        logit_index=logit_index,
+        targets=targets,
+        shared=shared,
+    )
+    return MicroBatch(
+        input_ids=row,
+        attention_mask=torch.ones_like(row),
+        vision=vision,
+        packed=layout,
+        **response_fields(trajs),
+    )
+
+
+def _types(prompt: Prompt) -> torch.Tensor:
+    if prompt.mm_token_type_ids is None:
+        return torch.zeros_like(prompt.input_ids)
+    return prompt.mm_token_type_ids.long()
+
+
+def _sequences(trajs: list[Trajectory]) -> list[list[int]]:
+    """Rows grouped by prompt identity, in order of first appearance."""
+    slots: dict[int, list[int]] = {}
+    for i, t in enumerate(trajs):
+        slots.setdefault(id(t.prompt), []).append(i)
+    return list(slots.values())
+
+
+def unpack(row: torch.Tensor, layout: PackedLayout) -> list[torch.Tensor]:
+    """The S sequences of a packed ``row`` (T, ...) (or (1, T, ...)), as separate tensors."""
+    row = row[0] if row.dim() > 1 and row.shape[0] == 1 and row.shape[1] == layout.num_tokens else row
+    bounds = layout.cu_seqlens.tolist()
+    return [row[a:b] for a, b in pairwise(bounds)]
+
+
+def position_ids(mb: MicroBatch, rope_index: RopeIndex) -> torch.Tensor:
+    """(4, 1, T) position ids of a packed micro-batch: row 0 text positions restarting at 0 per sequence,
+    rows 1-3 the model's M-RoPE positions of each sequence as if it were alone.
+
+    ``rope_index`` is the model's ``get_rope_index``; it runs on the sequences laid out as a padded batch
+    (integer work only), exactly what the padded forward computes. Plain packing: each sequence is a whole
+    trajectory. Shared prompts: the prompts go through ``rope_index`` and every response continues at the
+    position after its prompt (the shared-prompt pass of :mod:`vrl.models.policy` does the same)."""
+    layout = mb.packed
+    assert layout is not None, "position_ids needs a packed micro-batch"
+    dev = mb.input_ids.device
+    row = mb.input_ids[0]
+    types = mb.vision.get("mm_token_type_ids")
+    types = torch.zeros_like(row) if types is None else types[0]
+    bounds = layout.cu_seqlens.tolist()
+    plens = layout.prompt_lens.tolist()
+    # what rope_index sees per sequence: the whole trajectory, or only the shared prompt
+    spans = [(a, a + p if layout.shared else b) for a, b, p in zip(bounds[:-1], bounds[1:], plens)]
+    width = max(b - a for a, b in spans)
+    ids = torch.zeros(len(spans), width, dtype=row.dtype, device=dev)
+    kinds = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for s, (a, b) in enumerate(spans):
+        ids[s, : b - a], kinds[s, : b - a], mask[s, : b - a] = row[a:b], types[a:b], 1
+    grids = {k: v for k, v in mb.vision.items() if k.endswith("grid_thw") or k == "second_per_grid_ts"}
+    rope, deltas = rope_index(input_ids=ids, mm_token_type_ids=kinds, attention_mask=mask, **grids)
+    deltas = deltas.reshape(-1).to(dev)
+    out = torch.zeros(4, layout.num_tokens, dtype=torch.long, device=dev)
+    for s, (a, b) in enumerate(spans):
+        out[0, a:b] = torch.arange(b - a, device=dev)
+        out[1:, a:b] = rope[:, s, : b - a].to(dev)
+    if layout.shared:
+        owner = layout.response_of.to(dev)
+        for s, (a, b) in enumerate(pairwise(bounds)):
+            p = plens[s]
+            resp = owner[a + p : b]
+            # j = index of each token within its own response (responses follow each other in the row)
+            first = torch.ones_like(resp, dtype=torch.bool)
+            first[1:] = resp[1:] != resp[:-1]
+            starts = torch.nonzero(first).flatten()
+            seg = torch.cumsum(first.long(), 0) - 1
+            j = torch.arange(resp.numel(), device=dev) - starts[seg]
+            out[0, a + p : b] = p + j
+            out[1:, a + p : b] = (p + int(deltas[s]) + j)[None]
+    return out[:, None, :]
+
+
+def shared_prefix_mask(layout: PackedLayout, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+    """(1, 1, T, T) attention mask of a packed row with shared prompts: token q sees token k iff k <= q,
+    both lie in the same sequence, and k is a prompt token or a token of q's own response.
+
+    ``sdpa`` takes it as booleans (True: attend); ``eager`` adds it to the scores (0 or the dtype's
+    minimum). Memory is O(T²), like transformers' own packed mask on these implementations."""
+    if attn_implementation not in SHARED_PREFIX_ATTENTION:
+        raise ValueError(
+            f"packed shared prompts need an explicit attention mask, which attn_implementation="
+            f"{attn_implementation} cannot take; use engine.attn_implementation=sdpa or eager, or "
+            "engine.share_prompts=false to pack whole trajectories (varlen attention)"
+        )
+    dev = layout.response_of.device
+    t = layout.num_tokens
+    lens = layout.cu_seqlens[1:] - layout.cu_seqlens[:-1]
+    seq = torch.repeat_interleave(torch.arange(lens.numel(), device=dev), lens.to(dev).long())
+    owner = layout.response_of
+    pos = torch.arange(t, device=dev)
+    allowed = (
+        (pos[None, :] <= pos[:, None])
+        & (seq[None, :] == seq[:, None])
+        & ((owner[None, :] == -1) | (owner[None, :] == owner[:, None]))
+    )
+    if attn_implementation == "sdpa":
+        return allowed[None, None]
+    mask = torch.zeros(t, t, dtype=dtype, device=dev)
+    return mask.masked_fill(~allowed, torch.finfo(dtype).min)[None, None]
+
+
+def computed_tokens(mb: MicroBatch) -> int:
+    """Tokens the language model computes for ``mb``: the row length when packed, ``B × L`` padded
+    (``U × W + B × R`` for the padded shared-prompt pass)."""
+    if mb.packed is not None:
+        return mb.packed.num_tokens
+    if mb.shared is not None:
+        return mb.shared.input_ids.numel() + mb.token_mask.numel()
+    return mb.input_ids.numel()
+
+
+def real_tokens(mb: MicroBatch) -> int:
+    """Tokens ``mb`` holds without padding: each distinct prompt once under prompt sharing, plus every
+    response; each trajectory's prompt + response otherwise."""
+    if mb.packed is not None:
+        return mb.packed.num_tokens
+    responses = int(mb.response_lens.sum())
+    if mb.shared is not None:
+        return int(mb.shared.lens.sum()) + responses
+    return int(mb.prompt_lens.sum()) + responses
