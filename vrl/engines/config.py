@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vrl.config import choice
+from vrl.config import MAX_STEPS, choice
 
 ENGINES = ["fsdp", "megatron"]
 #: attention implementations that keep packed sequences apart (transformers' packed mask or varlen kernels)
@@ -64,10 +64,18 @@ class EngineConfig:
     def validate(self) -> None:
         if self.lr <= 0:
             raise ValueError(f"engine.lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_steps <= MAX_STEPS:
+            raise ValueError(f"engine.warmup_steps must be in [0, {MAX_STEPS}], got {self.warmup_steps}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise ValueError(
+                "engine.weight_decay and engine.grad_clip must be >= 0 (grad_clip 0: no clipping)"
+            )
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"engine.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.micro_batch_size < 1:
             raise ValueError(f"engine.micro_batch_size must be >= 1, got {self.micro_batch_size}")
-        if len(self.betas) != 2:
-            raise ValueError(f"engine.betas must have two values, got {self.betas}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"engine.betas must be two values in [0, 1), got {self.betas}")
         for key in ("tensor_parallel_size", "pipeline_parallel_size", "num_microbatches"):
             if getattr(self, key) < 1:
                 raise ValueError(f"engine.{key} must be >= 1, got {getattr(self, key)}")

@@ -7,7 +7,7 @@ from difflib import get_close_matches
 from typing import ClassVar
 
 from vrl.algorithms.config import AlgorithmConfig
-from vrl.config import all_keys
+from vrl.config import MAX_STEPS, all_keys
 from vrl.data.config import DataConfig
 from vrl.engines.config import EngineConfig, check_token_budget
 from vrl.launch.config import LaunchConfig
@@ -47,8 +47,21 @@ class ScheduleConfig:
     """Export the final policy as a Hugging Face checkpoint in <run>/final/."""
 
     def validate(self) -> None:
-        if self.total_steps < 0:
-            raise ValueError("trainer.total_steps must be >= 0")
+        if not 0 <= self.total_steps <= MAX_STEPS:
+            raise ValueError(f"trainer.total_steps must be in [0, {MAX_STEPS}], got {self.total_steps}")
+        for key in ("save_every", "val_every"):
+            if not 0 <= getattr(self, key) <= MAX_STEPS:
+                raise ValueError(
+                    f"trainer.{key} must be in [0, {MAX_STEPS}] (0: off), got {getattr(self, key)}"
+                )
+        if not 1 <= self.ppo_epochs <= 1000:
+            raise ValueError(
+                f"trainer.ppo_epochs must be in [1, 1000] (passes over a step's data), got {self.ppo_epochs}"
+            )
+        if self.global_batch_size < 0:
+            raise ValueError(
+                f"trainer.global_batch_size must be >= 0 (0: the whole step), got {self.global_batch_size}"
+            )
         if self.rollout_batch_size < 1:
             raise ValueError("trainer.rollout_batch_size must be >= 1")
         if self.keep_checkpoints < 1:
@@ -98,6 +111,8 @@ class Config(LaunchConfig):
             near = {k: get_close_matches(k, all_keys(Config), n=1) for k in unknown}
             hints = ", ".join(f"{k} (did you mean {m[0]}?)" if m else k for k, m in near.items())
             raise ValueError(f"resume.allow_changes names keys that do not exist: {hints}")
+        if not 0 <= self.warmup.sft_steps <= MAX_STEPS:
+            raise ValueError(f"warmup.sft_steps must be in [0, {MAX_STEPS}], got {self.warmup.sft_steps}")
         n = self.rollout.n
         gbs = self.trainer.global_batch_size
         step_trajs = self.trainer.rollout_batch_size * n
