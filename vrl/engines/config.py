@@ -54,6 +54,11 @@ class EngineConfig:
     attn_implementation: str = "sdpa"
     """fsdp: the policy's attention kernel (a transformers name): sdpa (CPU and GPU), eager,
     flash_attention_2/3 (GPU, needs the flash-attn package; varlen for packed sequences)."""
+    sequence_parallel_size: int = 1
+    """fsdp: Ulysses sequence parallelism S: S consecutive ranks share each sample, each holding 1/S of
+    its tokens (attention all-to-alls swap token sharding for head sharding) and encoding 1/S of its
+    frames/images. World = data parallel × S; S must divide the attention heads, and the KV heads must
+    divide by S or divide S (fewer KV heads than S are repeated up to S). 1: off."""
     tensor_parallel_size: int = 1
     """Megatron: tensor-parallel degree (must divide attention heads and KV heads)."""
     pipeline_parallel_size: int = 1
@@ -84,6 +89,30 @@ class EngineConfig:
                 "engine.tensor_parallel_size / pipeline_parallel_size need engine=megatron (fsdp is data parallel)."
             )
         self._validate_micro_batching()
+        self._validate_sequence_parallel()
+
+    def _validate_sequence_parallel(self) -> None:
+        """What can be checked without the model and the world size (see :func:`check_sequence_parallel`)."""
+        s = self.sequence_parallel_size
+        if s < 1:
+            raise ValueError(f"engine.sequence_parallel_size must be >= 1 (1: off), got {s}")
+        if s > 1 and self.name != "fsdp":
+            raise ValueError(
+                "engine.sequence_parallel_size > 1 is an fsdp feature (Megatron has its own in "
+                "engine.tensor_parallel_size); set engine=fsdp or sequence_parallel_size=1"
+            )
+        if s > 1 and self.share_prompts and not self.packing:
+            raise ValueError(
+                "engine.sequence_parallel_size > 1 cannot run the padded shared-prompt pass (its responses "
+                "run on a key/value cache of the whole prompt); set engine.packing=true (shared prompts "
+                "through the packed prefix mask) or engine.share_prompts=false"
+            )
+        if s > 1 and self.attn_implementation not in SHARED_PREFIX_ATTENTION:
+            raise ValueError(
+                f"engine.sequence_parallel_size > 1 runs attention as sdpa on the head-sharded full "
+                f"sequence; engine.attn_implementation={self.attn_implementation} is not supported with it. "
+                f"Use {' or '.join(SHARED_PREFIX_ATTENTION)}"
+            )
 
     def _validate_micro_batching(self) -> None:
         """Token budget and packing: what fails here would otherwise fail inside the job."""
@@ -121,4 +150,29 @@ def check_token_budget(engine: EngineConfig, longest: int, why: str) -> None:
             f"engine.max_tokens_per_micro_batch={budget} is below the longest trajectory the run can "
             f"produce ({why} = {longest}): no micro-batch could hold it. Set "
             f"engine.max_tokens_per_micro_batch >= {longest}, or lower those limits"
+        )
+
+
+def check_sequence_parallel(engine: EngineConfig, world_size: int, num_heads: int, num_kv_heads: int) -> None:
+    """Raise before any process group starts when ``engine.sequence_parallel_size`` cannot split this model
+    over ``world_size`` ranks (one message naming every failed rule and what would work).
+
+    Rules: S divides the world size (world = DP × S); S divides the attention heads (each rank attends
+    with H/S query heads over the full sequence); the KV heads divide by S, or S divides by them: then
+    each KV head is repeated S / n_kv times so every rank holds one KV head for its query heads."""
+    s = engine.sequence_parallel_size
+    if s == 1:
+        return
+    problems = []
+    if world_size % s:
+        problems.append(f"it does not divide the world size {world_size} (world = data parallel × S)")
+    if num_heads % s:
+        problems.append(f"it does not divide the {num_heads} attention heads")
+    if num_kv_heads % s and s % num_kv_heads:
+        problems.append(f"the {num_kv_heads} KV heads neither divide by S nor divide S (for repetition)")
+    if problems:
+        fits = [d for d in range(1, world_size + 1) if world_size % d == 0 and num_heads % d == 0]
+        fits = [d for d in fits if num_kv_heads % d == 0 or d % num_kv_heads == 0]
+        raise ValueError(
+            f"engine.sequence_parallel_size={s}: " + "; ".join(problems) + f". Values that work here: {fits}"
         )

@@ -36,6 +36,7 @@ from vrl.engines.lr_schedule import lr_scheduler
 from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.engines.microbatch import Layout, agree_on_count, plan_micro_batches
 from vrl.engines.packing import pack
+from vrl.engines.sequence_parallel import parallelize_sequence
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
 from vrl.models.policy import ResponseLogProbs, decoder_layers
@@ -90,6 +91,7 @@ class FSDPEngine(TrainingEngine):
         self.dist = dist_ctx
         model = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device)
         model = _with_attention(model, cfg)
+        parallelize_sequence(model, dist_ctx)  # no-op at sp_size 1
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.hf_model = model
@@ -99,7 +101,7 @@ class FSDPEngine(TrainingEngine):
         self.reference: ResponseLogProbs | None = None
         if with_reference:
             ref = load_hf_model(self.model_path, dtype=torch.float32, device=dist_ctx.device)
-            ref = _with_attention(ref, cfg).eval()
+            ref = parallelize_sequence(_with_attention(ref, cfg), dist_ctx).eval()
             ref.requires_grad_(False)
             self.reference = ResponseLogProbs(ref, temperature)
             _shard(ref, self.reference, dist_ctx, cfg)

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vrl.distributed import DistContext
+from vrl.engines.config import EngineConfig, check_sequence_parallel
 from vrl.engines.vision_sharding import shard_vision
 from vrl.log import get_logger
 
@@ -233,7 +234,7 @@ class _SequenceShard:
             tail = positions[..., -1:] + torch.arange(1, pad + 1, device=positions.device)
             positions = torch.cat([positions, tail], dim=-1)
         kwargs.update(
-            inputs_embeds=embeds[:, lo:hi],
+            inputs_embeds=embeds[:, lo:hi].clone(),  # a view would keep the full-length storage alive
             position_ids=positions[..., lo:hi],
             attention_mask=full_mask,
             use_cache=False,
@@ -254,6 +255,19 @@ class _SequenceShard:
         full = gather_sequence(output.last_hidden_state, self.group, dim=1, grad_scale=float(self.size))
         output.last_hidden_state = full[:, : self.length]
         return output
+
+
+def check_model_sequence_parallel(engine: EngineConfig, model: str, world_size: int) -> None:
+    """:func:`~vrl.engines.config.check_sequence_parallel` for a checkpoint directory or registered tiny
+    model (reads config.json only): call before ``init_distributed``."""
+    if engine.sequence_parallel_size == 1:
+        return
+    from transformers import AutoConfig
+
+    from vrl.models.tiny import resolve_model
+
+    text = AutoConfig.from_pretrained(str(resolve_model(model))).get_text_config()
+    check_sequence_parallel(engine, world_size, text.num_attention_heads, text.num_key_value_heads)
 
 
 def parallelize_sequence(

@@ -138,7 +138,13 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
         from vrl.engines.megatron.layout import check_model_layout
 
         check_model_layout(cfg.model, *model_parallel, ctx.world_size)
-    dist_ctx = init_distributed(model_parallel=model_parallel)
+    if cfg.engine.sequence_parallel_size > 1:  # heads and world size checked before any process group
+        from vrl.engines.sequence_parallel import check_model_sequence_parallel
+
+        check_model_sequence_parallel(cfg.engine, cfg.model, ctx.world_size)
+    dist_ctx = init_distributed(
+        model_parallel=model_parallel, sequence_parallel=cfg.engine.sequence_parallel_size
+    )
     try:
         with hold_run_folder(ctx.run_dir, dist_ctx):
             return _train(cfg, ctx, dist_ctx)

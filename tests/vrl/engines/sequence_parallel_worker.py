@@ -1,0 +1,148 @@
+"""One rank of the sequence-parallel parity tests (gloo, fp32).
+
+``model`` mode: every rank holds the same micro-batches; the plain model and a sequence-parallel copy
+(same weights) compute log-probs and the gradient of one loss; the SP gradients are averaged over all
+ranks as FSDP would. Rank 0 writes the largest differences and every rank's vision counters as JSON.
+
+``engine`` mode: an FSDPEngine with engine.sequence_parallel_size=S takes one step on the trajectories of
+its data-parallel rank; rank 0 saves the log-probs before the step and the full weights after it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.distributed.tensor import DTensor
+from vrl_fixtures import make_trajectories
+
+from vrl.batch import collate
+from vrl.distributed import init_distributed, shutdown
+from vrl.engines.config import EngineConfig
+from vrl.engines.fsdp import FSDPEngine
+from vrl.engines.packing import pack
+from vrl.engines.sequence_parallel import parallelize_sequence
+from vrl.engines.vision_sharding import SHARD_ATTR
+from vrl.models.loading import load_hf_model
+from vrl.models.policy import ResponseLogProbs
+
+
+def _loss(logp: torch.Tensor, mb) -> torch.Tensor:
+    weights = torch.linspace(-1.0, 1.0, logp.numel()).view_as(logp)
+    return (logp * weights * mb.token_mask).sum()
+
+
+def model_mode(model: str, sp: int, out: str) -> None:
+    ctx = init_distributed(sequence_parallel=sp)
+    path = Path(model)
+    plain = load_hf_model(path, dtype=torch.float32, device=ctx.device)
+    plain.set_attn_implementation("sdpa")
+    par = load_hf_model(path, dtype=torch.float32, device=ctx.device)
+    par.set_attn_implementation("sdpa")
+    parallelize_sequence(par, ctx)
+    pad_id = int(plain.config.get_text_config().pad_token_id or 0)
+    trajs = make_trajectories(path, per_prompt=2)
+    batches = {
+        "padded": collate(trajs[:6], pad_id),
+        "packed": pack(trajs, pad_id),
+        "packed_shared": pack(trajs, pad_id, share_prompts=True),
+    }
+    result: dict = {}
+    shard = getattr(par.model.visual, SHARD_ATTR)
+    for name, mb in batches.items():
+        before = (shard.units, shard.total_units)
+        outs = {}
+        for tag, m in (("plain", plain), ("sp", par)):
+            m.zero_grad(set_to_none=True)
+            logp, _ = ResponseLogProbs(m)(mb)
+            _loss(logp, mb).backward()
+            grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+            if tag == "sp":
+                for g in grads.values():  # FSDP's gradient mean over all DP × SP ranks
+                    dist.all_reduce(g)
+                    g /= ctx.world_size
+            outs[tag] = (logp.detach(), grads)
+        (lp, gp), (ls, gs) = outs["plain"], outs["sp"]
+        result[name] = {
+            "logp": float((lp - ls).abs().max()),
+            "grad": max(float((gp[n] - gs[n]).abs().max()) for n in gp),
+            "grad_scale": max(float(gp[n].abs().max()) for n in gp),
+            "same_params": sorted(gp) == sorted(gs),
+        }
+        units = [None] * ctx.world_size
+        local = {"units": shard.units - before[0], "total": shard.total_units - before[1]}
+        dist.all_gather_object(units, local)
+        result[name]["vision"] = units
+    if ctx.is_main:
+        Path(out).write_text(json.dumps(result))
+    shutdown()
+
+
+def engine_mode(model: str, sp: int, out: str) -> None:
+    ctx = init_distributed(sequence_parallel=sp)
+    torch.manual_seed(0)
+    cfg = EngineConfig(lr=1e-4, micro_batch_size=3, share_prompts=False, sequence_parallel_size=sp)
+    eng = FSDPEngine(cfg, Path(model), ctx, total_steps=2)
+    trajs = make_trajectories(Path(model), per_prompt=2)
+    groups = sorted({t.group for t in trajs})
+    mine = [t for t in trajs if groups.index(t.group) % ctx.dp_size == ctx.dp_rank]
+    logp = eng.compute_logprobs(mine).logp
+    grads: dict[str, torch.Tensor] = {}
+    original = eng.optimizer.step
+
+    def step(*args, **kwargs):
+        for name, p in eng.policy.named_parameters():
+            if p.grad is not None:
+                g = p.grad
+                grads[name] = (g.full_tensor() if isinstance(g, DTensor) else g).clone()
+        return original(*args, **kwargs)
+
+    eng.optimizer.step = step
+
+    def loss_fn(lp, ent, mb):
+        # a per-trajectory sum over this DP rank's tokens, scaled like the trainer's global normalisation
+        adv = mb.advantages if mb.advantages.ndim == 2 else mb.advantages[:, None]
+        return -(lp * adv * mb.token_mask).sum() * ctx.dp_size / 10.0, {}
+
+    eng.train_step(mine, loss_fn, need_entropy=False)
+    weights = {}
+    for name, p in eng.policy.named_parameters():
+        weights[name] = (p.full_tensor() if isinstance(p, DTensor) else p).detach().clone()
+    if ctx.is_main:
+        torch.save({"logp": logp, "grads": grads, "weights": weights}, out)
+    shutdown()
+
+
+def memory_mode(model: str, sp: int, out: str, length: int = 4096) -> None:
+    """Bytes of activations autograd saves for backward on this rank (unique storages, parameters
+    excluded) in one training forward of a ``length``-token text sequence."""
+    ctx = init_distributed(sequence_parallel=sp)
+    m = load_hf_model(Path(model), dtype=torch.float32, device=ctx.device)
+    m.set_attn_implementation("sdpa")
+    parallelize_sequence(m, ctx)
+    params = {p.untyped_storage().data_ptr() for p in m.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack_hook(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    ids = torch.randint(10, 1000, (1, length), generator=torch.Generator().manual_seed(0))
+    with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda t: t):
+        hidden = m.model(input_ids=ids, use_cache=False).last_hidden_state
+    sizes = [None] * ctx.world_size
+    dist.all_gather_object(sizes, sum(seen.values()))
+    if ctx.is_main:
+        Path(out).write_text(json.dumps({"sp": sp, "tokens": length, "saved_bytes_per_rank": sizes}))
+    del hidden
+    shutdown()
+
+
+if __name__ == "__main__":
+    mode, model_path, size, path = sys.argv[1:5]
+    {"model": model_mode, "engine": engine_mode, "memory": memory_mode}[mode](model_path, int(size), path)
