@@ -65,6 +65,11 @@ class EngineConfig:
     """Megatron: pipeline stages (must divide the number of decoder layers)."""
     num_microbatches: int = 1
     """Megatron: microbatches per pipeline step (1F1B schedule)."""
+    distributed_optimizer: bool = False
+    """Megatron: shard the optimizer over data-parallel ranks (megatron-core's DDP + DistributedOptimizer,
+    ZeRO-1): gradients reduce-scattered, each rank updates its 1/DP slice of fp32 main weights and Adam
+    moments, parameters all-gathered. With param_dtype=bfloat16 (GPU) the parameters are bfloat16 and the
+    fp32 main weights live in the optimizer: 6 + 12/DP bytes per parameter instead of 16."""
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -89,6 +94,11 @@ class EngineConfig:
                 "engine.tensor_parallel_size / pipeline_parallel_size need engine=megatron (fsdp is data parallel)."
             )
         self._validate_micro_batching()
+        if self.name != "megatron" and self.distributed_optimizer:
+            raise ValueError(
+                "engine.distributed_optimizer is a megatron feature (fsdp already shards the optimizer); "
+                "set engine=megatron or leave it off"
+            )
         self._validate_sequence_parallel()
 
     def _validate_sequence_parallel(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 
 import torch
@@ -69,6 +70,7 @@ def check_buckets(engine, bucket_bytes: int) -> dict:
             names.extend(n for n, _ in bucket)
             sizes.append(size)
             del bucket, tensor
+        gc.collect()  # reference cycles (collectable garbage, not references the engine keeps)
     assert names == [n for n, _ in reference]
     return {
         "num_buckets": len(sizes),

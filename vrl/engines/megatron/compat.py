@@ -16,7 +16,8 @@ megatron-core (model construction, forward/backward schedules). Without a GPU it
 to the CPU, turns ``synchronize`` into a no-op, lets megatron's CUDA-RNG get/set helpers save nothing
 and, through a torch-function mode, rewrites CUDA device arguments of tensor factories and
 ``Tensor.cuda()`` to the CPU. With a GPU it does nothing. Nothing is patched outside the ``with`` block,
-so the rest of the process (the HF or vLLM rollout, the trainer) never sees it. :func:`init_rng` seeds
+so the rest of the process (the HF or vLLM rollout, the trainer) never sees it. :func:`cpu_optimizer` adds
+what megatron's distributed optimizer needs on top (CUDA tensor-type names). :func:`init_rng` seeds
 megatron's RNG tracker: CUDA RNG states with a GPU, an inference tracker (no state) without one. Both
 RNG shortcuts are exact only because Qwen-VL decoders have no dropout (the engine checks it is 0).
 """
@@ -94,6 +95,30 @@ def cpu_redirect() -> Iterator[None]:
             if _depth == 0:
                 for owner, name, original in _saved:
                     setattr(owner, name, original)
+
+
+class _CudaTensorTypes(TorchFunctionMode):
+    """``Tensor.type()`` (no argument) names CPU tensors as their CUDA counterparts."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is torch.Tensor.type and len(args) == 1 and not kwargs and isinstance(out, str):
+            return out.replace("torch.", "torch.cuda.", 1) if not out.startswith("torch.cuda.") else out
+        return out
+
+
+@contextlib.contextmanager
+def cpu_optimizer() -> Iterator[None]:
+    """:func:`cpu_redirect` for megatron's DDP wrapper and distributed optimizer (no-op with a GPU).
+
+    They sort parameters by ``param.type()`` strings and accept only ``torch.cuda.*Tensor`` ones; on the
+    CPU the same strings without ``cuda`` are mapped to those names. Entered only around constructing
+    and stepping them, never around the model's forward, where code could take a CUDA-only branch."""
+    if device.has_gpu():
+        yield
+        return
+    with cpu_redirect(), _CudaTensorTypes():
+        yield
 
 
 def init_rng(seed: int) -> None:

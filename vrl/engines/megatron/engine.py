@@ -22,6 +22,7 @@ from vrl.distributed import DistContext
 from vrl.engines.base import LogProbs, LossFn, TrainingEngine
 from vrl.engines.config import EngineConfig
 from vrl.engines.lr_schedule import lr_scheduler
+from vrl.engines.megatron.dist_optimizer import DistributedOptimizer
 from vrl.engines.megatron.hf_io import HFCheckpoint, export_checkpoint
 from vrl.engines.megatron.layout import check_layout
 from vrl.engines.megatron.model import QwenVLStage
@@ -81,15 +82,19 @@ class MegatronEngine(TrainingEngine):
         check_layout(spec, tp, pp, dist_ctx.world_size)
         check_supported(cfg, spec, dist_ctx.device)
         self.groups = init_parallel(dist_ctx, tp, pp)
+        # bfloat16 parameters need fp32 main weights, which only the distributed optimizer keeps; the plain
+        # optimizer's bfloat16 is autocast over fp32 parameters
+        bf16_params = cfg.distributed_optimizer and cfg.param_dtype == "bfloat16"
+        dtype = torch.bfloat16 if bf16_params else torch.float32
         self.policy = build_stage(
-            self.ckpt, self.groups, recompute=cfg.gradient_checkpointing, device=dist_ctx.device
+            self.ckpt, self.groups, recompute=cfg.gradient_checkpointing, device=dist_ctx.device, dtype=dtype
         )
         self.reference: QwenVLStage | None = None
         if with_reference:
-            self.reference = build_stage(self.ckpt, self.groups, device=dist_ctx.device).eval()
+            self.reference = build_stage(self.ckpt, self.groups, device=dist_ctx.device, dtype=dtype).eval()
             self.reference.requires_grad_(False)
         pad = self.ckpt.config.get_text_config().pad_token_id
-        autocast = torch.bfloat16 if cfg.param_dtype == "bfloat16" else None
+        autocast = torch.bfloat16 if cfg.param_dtype == "bfloat16" and not bf16_params else None
         self.runner = PipelineRunner(
             self.groups,
             self.ckpt.skeleton.model,
@@ -99,12 +104,17 @@ class MegatronEngine(TrainingEngine):
             autocast,
             dist_ctx.device,
         )
-        self.optimizer = torch.optim.AdamW(
-            [p for p in self.policy.parameters() if p.requires_grad],
-            lr=cfg.lr,
-            betas=tuple(cfg.betas),
-            weight_decay=cfg.weight_decay,
-        )
+        self.zero: DistributedOptimizer | None = None
+        if cfg.distributed_optimizer:
+            self.zero = DistributedOptimizer(self.policy, self.groups, cfg, bf16=bf16_params)
+            self.optimizer = self.zero.torch_optimizer
+        else:
+            self.optimizer = torch.optim.AdamW(
+                [p for p in self.policy.parameters() if p.requires_grad],
+                lr=cfg.lr,
+                betas=tuple(cfg.betas),
+                weight_decay=cfg.weight_decay,
+            )
         self.scheduler = lr_scheduler(self.optimizer, cfg, total_steps, sft_steps, sft_lr)
         dup = spec.tied_embeddings and pp > 1 and self.groups.last_stage
         self._duplicates = ("gpt.output_layer.weight",) if dup else ()
@@ -147,7 +157,10 @@ class MegatronEngine(TrainingEngine):
 
     def train_step(self, trajs: list[Trajectory], loss_fn: LossFn, *, need_entropy: bool) -> dict[str, float]:
         self.policy.train()
-        self.optimizer.zero_grad(set_to_none=True)
+        if self.zero is not None:
+            self.zero.zero_grad()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         weights: dict[str, float] = {}
         mbs = self._micro_batches(trajs)
@@ -156,12 +169,16 @@ class MegatronEngine(TrainingEngine):
                 for k, v in metrics.items():
                     totals[k] = totals.get(k, 0.0) + float(v) * rows
                     weights[k] = weights.get(k, 0.0) + rows
-        finalize_grads(self.policy, self.groups, TIED if self.ckpt.spec.tied_embeddings else ())
-        norm = grad_norm(self.policy, self.groups, self._sharded, self._duplicates)
-        if self.cfg.grad_clip > 0:
-            clip_grads(self.policy, norm, self.cfg.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        tied = TIED if self.ckpt.spec.tied_embeddings else ()
+        if self.zero is not None:
+            norm = self.zero.step(tied)
+        else:
+            finalize_grads(self.policy, self.groups, tied)
+            norm = grad_norm(self.policy, self.groups, self._sharded, self._duplicates)
+            if self.cfg.grad_clip > 0:
+                clip_grads(self.policy, norm, self.cfg.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
         lr = self.lr
         self.scheduler.step()
         out = {k: totals[k] / weights[k] for k in totals}
@@ -182,6 +199,8 @@ class MegatronEngine(TrainingEngine):
         counter = StorageCounter()
         modules = [self.policy] + ([self.reference] if self.reference is not None else [])
         params = counter.add(p for module in modules for p in module.parameters())
+        if self.zero is not None:  # persistent fp32 gradient buffers, this rank's slice of the state
+            return {"params": params, **self.zero.memory(counter)}
         return {
             "params": params,
             "grads": gradient_bytes(self.policy.parameters()),
@@ -195,6 +214,10 @@ class MegatronEngine(TrainingEngine):
 
     def save(self, path: Path) -> None:
         path = Path(path)
+        if self.zero is not None:
+            raise NotImplementedError(
+                "checkpoints of engine.distributed_optimizer=true land with issue 16 (e)"
+            )
         if self.dist.is_main:
             path.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()

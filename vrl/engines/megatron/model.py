@@ -24,9 +24,16 @@ from vrl.engines.megatron.spec import DecoderSpec
 
 
 def transformer_config(
-    spec: DecoderSpec, tp: int, pp: int, *, recompute: bool = False, use_cpu_init: bool = True
+    spec: DecoderSpec,
+    tp: int,
+    pp: int,
+    *,
+    recompute: bool = False,
+    use_cpu_init: bool = True,
+    dtype: torch.dtype = torch.float32,
 ):
-    """The Megatron ``TransformerConfig`` of ``spec``'s decoder (fp32 parameters; no fusions: CPU-safe)."""
+    """The Megatron ``TransformerConfig`` of ``spec``'s decoder (``dtype`` parameters, fp32 by default; no
+    fusions: CPU-safe)."""
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     extra = {}
@@ -51,8 +58,9 @@ def transformer_config(
         attention_softmax_in_fp32=True,
         tensor_model_parallel_size=tp,
         pipeline_model_parallel_size=pp,
-        pipeline_dtype=torch.float32,
-        params_dtype=torch.float32,
+        pipeline_dtype=dtype,
+        params_dtype=dtype,
+        bf16=dtype == torch.bfloat16,
         use_cpu_initialization=use_cpu_init,
         perform_initialization=False,
         bias_activation_fusion=False,

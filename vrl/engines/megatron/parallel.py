@@ -7,10 +7,11 @@ trainer's data sharding and megatron's groups can never disagree).
 
 Gradients: every parameter is averaged over the data-parallel group; the vision tower (replicated over
 tensor-parallel ranks, outside megatron's sharding) is also averaged over the tensor-parallel group;
-Qwen3's q/k norm weights (replicated, but each rank normalises only its own heads) are summed over it; a
-tied embedding split over first and last pipeline stage has its two gradients summed. Megatron's own DDP
-wrapper and distributed optimizer would do this with CUDA buffers; plain collectives keep the CPU path
-simple and the update identical to one process's.
+Qwen3's q/k norm weights (replicated, but each rank normalises only its own heads) and, with sequence
+parallelism, the layer norms are summed over it; a tied embedding split over first and last pipeline stage
+has its two gradients summed. Without the distributed optimizer plain collectives do all of it; with it
+(:mod:`dist_optimizer`) megatron's DDP reduce-scatters over data-parallel ranks and the rest runs here on
+its fp32 ``main_grad`` buffers.
 """
 
 from __future__ import annotations
@@ -87,20 +88,44 @@ def init_parallel(dist_ctx: DistContext, tp: int, pp: int, seed: int = 1) -> Par
     return groups
 
 
-def _all_reduce_grads(params: list[torch.nn.Parameter], group, *, average: bool) -> None:
-    """One flat all-reduce of the gradients of ``params`` over ``group`` (sum, or mean)."""
+def _all_reduce(tensors: list[torch.Tensor], group, *, average: bool) -> None:
+    """One flat all-reduce of ``tensors`` (gradients) over ``group``, in place (sum, or mean)."""
     size = dist.get_world_size(group)
-    if size == 1 or not params:
+    if size == 1 or not tensors:
         return
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat, group=group)
     if average:
         flat /= size
     offset = 0
-    for p in params:
-        n = p.grad.numel()
-        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
-        offset += n
+    for t in tensors:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def _tp_summed(name: str, param: torch.nn.Parameter) -> bool:
+    """Replicated over tensor-parallel ranks but each rank sees only part of its input, so the gradients
+    are partial sums: Qwen3's q/k norms (each rank normalises its own heads) and, with sequence
+    parallelism, the layer norms (each rank normalises its own tokens; tagged ``sequence_parallel``)."""
+    return "q_layernorm" in name or "k_layernorm" in name or getattr(param, "sequence_parallel", False)
+
+
+def reduce_model_parallel_grads(
+    named: list[tuple[str, torch.nn.Parameter]],
+    grads: list[torch.Tensor],
+    groups: ParallelGroups,
+    tied_names: tuple[str, ...],
+) -> None:
+    """The tensor/pipeline-parallel part of gradient finalisation, on ``grads`` (``.grad`` or megatron's
+    ``.main_grad`` of each parameter in ``named``): tied embedding summed over first/last stage, partial
+    sums over tensor-parallel ranks summed, the replicated vision tower averaged over them. Linear, so it
+    commutes with the data-parallel reduction."""
+    by_name = {n: g for (n, _), g in zip(named, grads)}
+    if groups.embedding_group is not None:
+        _all_reduce([by_name[n] for n in tied_names if n in by_name], groups.embedding_group, average=False)
+    _all_reduce([g for (n, p), g in zip(named, grads) if _tp_summed(n, p)], groups.tp_group, average=False)
+    replicated = [g for (n, _), g in zip(named, grads) if n.startswith("vision.")]
+    _all_reduce(replicated, groups.tp_group, average=True)
 
 
 def finalize_grads(model: torch.nn.Module, groups: ParallelGroups, tied_names: tuple[str, ...]) -> None:
@@ -117,16 +142,9 @@ def finalize_grads(model: torch.nn.Module, groups: ParallelGroups, tied_names: t
     for _, p in named:
         if p.grad is None:  # still takes part in the collectives below
             p.grad = torch.zeros_like(p)
-    by_name = dict(named)
-    if groups.embedding_group is not None:
-        tied = [by_name[n] for n in tied_names if n in by_name]
-        _all_reduce_grads(tied, groups.embedding_group, average=False)
-    # qk-norm weights are shared by all heads but each rank only sees its own heads: sum their gradients
-    head_shared = [p for n, p in named if "q_layernorm" in n or "k_layernorm" in n]
-    _all_reduce_grads(head_shared, groups.tp_group, average=False)
-    replicated = [p for n, p in named if n.startswith("vision.")]
-    _all_reduce_grads(replicated, groups.tp_group, average=True)
-    _all_reduce_grads([p for _, p in named], groups.dp_group, average=True)
+    grads = [p.grad for _, p in named]
+    reduce_model_parallel_grads(named, grads, groups, tied_names)
+    _all_reduce(grads, groups.dp_group, average=True)
     for (_, p), flag in zip(named, used.tolist()):
         if not flag:
             p.grad = None

@@ -23,20 +23,32 @@ from vrl.engines.megatron.parallel import ParallelGroups
 
 
 def build_stage(
-    ckpt: HFCheckpoint, groups: ParallelGroups, *, recompute: bool = False, device: torch.device | None = None
+    ckpt: HFCheckpoint,
+    groups: ParallelGroups,
+    *,
+    recompute: bool = False,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> QwenVLStage:
-    """This rank's stage of ``ckpt``'s policy on ``device`` (default CPU), weights loaded (float32)."""
+    """This rank's stage of ``ckpt``'s policy on ``device`` (default CPU), weights loaded (read in float32,
+    then cast to ``dtype``)."""
     spec = ckpt.spec
     device = device or torch.device("cpu")
     on_cpu = device.type == "cpu"
-    config = transformer_config(spec, groups.tp, groups.pp, recompute=recompute, use_cpu_init=on_cpu)
+    config = transformer_config(
+        spec, groups.tp, groups.pp, recompute=recompute, use_cpu_init=on_cpu, dtype=dtype
+    )
     vision = ckpt.build_vision().to(device) if groups.first_stage else None
     with compat.cpu_redirect():
         stage = QwenVLStage(
             spec, config, pre_process=groups.first_stage, post_process=groups.last_stage, vision=vision
         )
     load_stage(stage, ckpt, groups)
-    return stage.to(device)
+    _mark_tensor_parallel(stage, ckpt, groups)
+    stage = stage.to(device)
+    for param in stage.parameters():  # parameters only: rotary frequencies and other buffers stay fp32
+        param.data = param.data.to(dtype)
+    return stage
 
 
 def load_stage(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups) -> None:
@@ -57,6 +69,21 @@ def load_stage(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups) -
                     f"{name}: converted shape {tuple(shard.shape)} != model {tuple(state[name].shape)}"
                 )
             state[name].copy_(shard.to(state[name].device))
+
+
+def _mark_tensor_parallel(stage: QwenVLStage, ckpt: HFCheckpoint, groups: ParallelGroups) -> None:
+    """Tag every tensor-parallel shard the way megatron's layers do when they initialise weights themselves
+    (``tensor_model_parallel``, ``partition_dim``, ``partition_stride``): built without initialisation, only
+    biases carry the tags, and megatron's gradient norm (distributed optimizer) would count every other
+    shard on tensor-parallel rank 0 only."""
+    params = dict(stage.gpt.named_parameters())
+    for name, rule in bridge.stage_rules(ckpt.spec, groups.pp, groups.pp_rank).items():
+        if rule.kind == "replicated" or name not in params:
+            continue
+        param = params[name]
+        param.tensor_model_parallel = True
+        param.partition_dim = 1 if rule.kind == "row" else 0
+        param.partition_stride = 1
 
 
 def sharded_names(ckpt: HFCheckpoint, groups: ParallelGroups, prefix: str = "gpt.") -> set[str]:

@@ -21,6 +21,8 @@ def build_engine(kw: dict, dist_ctx, path: Path):
         pipeline_parallel_size=kw.get("pp", 1),
         num_microbatches=kw.get("num_microbatches", 1),
         gradient_checkpointing=kw.get("gradient_checkpointing", False),
+        distributed_optimizer=kw.get("distributed_optimizer", False),
+        param_dtype=kw.get("param_dtype", "float32"),
     )
     if cfg.name == "fsdp":
         from vrl.engines.fsdp import FSDPEngine as cls
