@@ -51,6 +51,11 @@ STAGES: dict[str, StageSpec] = {
             "RL training (GRPO family) with rollout and a training engine",
             default_preset="toy",
         ),
+        StageSpec(
+            "study",
+            "vrl.trainer.study",
+            "algorithm study: every RL algorithm × seeds from one warm start (array; python -m vrl.trainer.study)",
+        ),
         StageSpec("eval", "eval_harness.stage", "sharded evaluation over video benchmarks, then aggregation"),
         StageSpec(
             "aggregate", "eval_harness.aggregate_stage", "aggregate evaluation predictions into reports"

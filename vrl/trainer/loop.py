@@ -421,7 +421,9 @@ class Trainer:
             rows = report.read_metrics(self.metrics_path)
             report.reward_curve(rows, self.run_dir / "reward_curve.png", title=self.run_dir.name)
             if after:
-                (self.run_dir / "validation.md").write_text(report.validation_table(self.val_before, after))
+                (self.run_dir / "validation.md").write_text(
+                    report.validation_markdown(rows, self.val_before, after)
+                )
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         self.rollout.close()
         return summary
