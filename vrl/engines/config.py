@@ -49,8 +49,9 @@ class EngineConfig:
     A trajectory longer than the budget is an error."""
     packing: bool = False
     """fsdp: concatenate a micro-batch's sequences into one row without padding; attention stays inside
-    each sequence (varlen under flash_attention_*, a block mask under sdpa/eager), each keeps its own
-    M-RoPE positions and vision features. Same log-probs and gradients as padded up to float rounding."""
+    each sequence (varlen under flash_attention_*, sdpa run per sequence under sdpa, a block mask under
+    eager), each keeps its own M-RoPE positions and vision features. Same log-probs and gradients as
+    padded up to float rounding."""
     attn_implementation: str = "sdpa"
     """fsdp: the policy's attention kernel (a transformers name): sdpa (CPU and GPU), eager,
     flash_attention_2/3 (GPU, needs the flash-attn package; varlen for packed sequences)."""

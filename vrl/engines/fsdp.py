@@ -35,7 +35,7 @@ from vrl.engines.dcp_load import load_dcp
 from vrl.engines.lr_schedule import lr_scheduler
 from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.engines.microbatch import Layout, agree_on_count, plan_micro_batches
-from vrl.engines.packing import pack
+from vrl.engines.packing import pack, use_varlen_sdpa
 from vrl.engines.sequence_parallel import parallelize_sequence
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
@@ -65,9 +65,12 @@ def _shard(
 
 
 def _with_attention(model: torch.nn.Module, cfg: EngineConfig) -> torch.nn.Module:
-    """``model`` (language model and vision tower) set to ``engine.attn_implementation``."""
+    """``model`` (language model and vision tower) set to ``engine.attn_implementation``; packed under
+    sdpa, the language model runs sdpa per packed sequence (:func:`vrl.engines.packing.varlen_sdpa`)."""
     if model.config._attn_implementation != cfg.attn_implementation:
         model.set_attn_implementation(cfg.attn_implementation)
+    if cfg.packing and cfg.attn_implementation == "sdpa":
+        use_varlen_sdpa(model)
     return model
 
 

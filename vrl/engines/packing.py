@@ -18,6 +18,10 @@ How attention stays inside each sequence, per attention implementation (transfor
   (``use_cache=False``), transformers builds a block-diagonal causal mask from row 0 (O(T²) booleans).
   Traps measured on this machine: with only the 3 M-RoPE rows, or with a cache object, no packed mask is
   built and sequences silently attend to each other (logit errors of 0.6).
+- The FSDP engine packs under ``sdpa`` with :data:`VARLEN_SDPA` on the text model instead: the same sdpa,
+  run on each sequence of the row separately (a sequence starts where row 0 is 0), which is what varlen
+  kernels do: no O(T²) mask and no work across sequences (a dense block mask costs ``(Σ len)²``, more than
+  the padded ``B × L_max²`` it replaces). Unpacked inputs go to plain sdpa unchanged.
 
 Shared prompts (a GRPO group's n responses to one prompt): a sequence is then one distinct prompt followed
 by every response to it, ``[P, R_1, ..., R_n]``; each response attends to the prompt and to its own earlier
@@ -201,6 +205,64 @@ def shared_prefix_mask(layout: PackedLayout, attn_implementation: str, dtype: to
         return allowed[None, None]
     mask = torch.zeros(t, t, dtype=dtype, device=dev)
     return mask.masked_fill(~allowed, torch.finfo(dtype).min)[None, None]
+
+
+VARLEN_SDPA = "vrl_varlen_sdpa"
+"""Attention implementation name of :func:`varlen_sdpa` in transformers' registries."""
+
+
+def varlen_sdpa(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """transformers' sdpa attention run per packed sequence of a one-row batch: q, k, v (1, H, T, D) are
+    cut where the text position ids (1, T) restart at 0, each piece gets causal sdpa (or its diagonal block
+    of a given 4-D mask: the shared-prefix mask), and the outputs (1, T, H, D) are concatenated.
+
+    Anything else (a padded batch, a cache, one sequence, the vision tower without position ids) is plain
+    sdpa. Same values as sdpa over the block-diagonal mask up to float rounding."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    t = query.shape[2]
+    if position_ids is None or query.shape[0] != 1 or key.shape[2] != t or position_ids.shape[-1] != t:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    starts = torch.nonzero(position_ids.reshape(-1) == 0).flatten().tolist()
+    if starts[:1] != [0]:
+        starts = [0, *starts]
+    if len(starts) == 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    outs = []
+    for a, b in pairwise([*starts, t]):
+        mask = None if attention_mask is None else attention_mask[..., a:b, a:b]
+        q, k, v = query[:, :, a:b], key[:, :, a:b], value[:, :, a:b]
+        outs.append(sdpa_attention_forward(module, q, k, v, mask, **kwargs)[0])
+    return torch.cat(outs, dim=1), None
+
+
+def _varlen_sdpa_mask(**kwargs) -> torch.Tensor | None:
+    """No mask where the batch has no padding mask (packed rows: :func:`varlen_sdpa` cuts them itself;
+    single sequences: sdpa's causal flag); transformers' sdpa mask otherwise."""
+    from transformers.masking_utils import sdpa_mask
+
+    if kwargs.get("attention_mask") is None:
+        return None
+    return sdpa_mask(**kwargs)
+
+
+def use_varlen_sdpa(model: torch.nn.Module) -> None:
+    """Register :func:`varlen_sdpa` with transformers and select it for ``model``'s language model (the
+    vision tower keeps its own implementation)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
+    AttentionInterface.register(VARLEN_SDPA, varlen_sdpa)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(VARLEN_SDPA, _varlen_sdpa_mask)
+    model.config.get_text_config()._attn_implementation = VARLEN_SDPA
 
 
 def computed_tokens(mb: MicroBatch) -> int:

@@ -17,6 +17,7 @@ from vrl.engines.base import LogProbs
 from vrl.engines.config import EngineConfig
 from vrl.engines.fsdp import FSDPEngine
 from vrl.engines.packing import (
+    VARLEN_SDPA,
     computed_tokens,
     cu_seqlens,
     pack,
@@ -178,6 +179,20 @@ def test_packed_update_equals_padded(models, name, share):
     assert moved > 5e-5  # the update moved weights well beyond the tolerance below
     for k in w_a:
         torch.testing.assert_close(w_b[k], w_a[k], atol=1e-5, rtol=0)
+
+
+def test_the_engine_packs_with_per_sequence_sdpa(models):
+    """Packed under sdpa, the engine's language model runs sdpa on each packed sequence (no work across
+    sequences, no O(T²) mask); the vision tower keeps sdpa; padded engines keep plain sdpa."""
+    ctx = init_distributed()
+    packed = FSDPEngine(EngineConfig(packing=True), models["tiny-qwen3-vl"], ctx, total_steps=1)
+    padded = FSDPEngine(EngineConfig(), models["tiny-qwen3-vl"], ctx, total_steps=1)
+    assert packed.hf_model.config.get_text_config()._attn_implementation == VARLEN_SDPA
+    assert packed.hf_model.config.vision_config._attn_implementation == "sdpa"
+    assert padded.hf_model.config.get_text_config()._attn_implementation == "sdpa"
+    trajs = make_trajectories(models["tiny-qwen3-vl"], per_prompt=2)
+    for a, b in zip(padded.compute_logprobs(trajs).logp, packed.compute_logprobs(trajs).logp, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (flash-attention varlen)")
