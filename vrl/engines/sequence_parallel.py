@@ -130,14 +130,16 @@ def ulysses_attention(
         key = key.repeat_interleave(s // n_kv, dim=1)
         value = value.repeat_interleave(s // n_kv, dim=1)
     q, k, v = (seq_to_heads(t, group) for t in (query, key, value))  # (B, H/S | n_kv/S, T, D)
-    if q.shape[1] != k.shape[1]:
-        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
-        v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+    gqa = q.shape[1] != k.shape[1]  # grouped queries: sdpa shares each KV head without copying it
     if attention_mask is None:
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, scale=scaling)
+        out = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+        )
     else:
         mask = attention_mask.to(q.device)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+        )
     return heads_to_seq(out, group).transpose(1, 2).contiguous(), None
 
 
