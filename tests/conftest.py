@@ -6,8 +6,42 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import gpu_tier
 import pytest
 from slurm_cluster import ClusterStartError, LocalSlurmCluster, start_cluster
+
+_GPU_REPORT = gpu_tier.report_from_env()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are skipped with the reason where there is no CUDA (see gpu_tier.py)."""
+    gpu_tier.skip_without_cuda(items)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """The gpu tier's result table: seconds and peak GPU memory of each ``gpu`` test."""
+    if _GPU_REPORT is not None and "gpu" in item.keywords:
+        yield from _GPU_REPORT.run_call(item)
+    else:
+        yield
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if _GPU_REPORT is not None:
+        _GPU_REPORT.record(report)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _GPU_REPORT is not None:
+        for item in session.items:
+            if "gpu" in item.keywords:
+                _GPU_REPORT.rows.setdefault(item.nodeid, gpu_tier.Row(item.nodeid))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _GPU_REPORT is not None and _GPU_REPORT.rows:
+        _GPU_REPORT.write()
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,13 @@ def main(argv: Sequence[str]) -> int:
             print(to_yaml(cfg, with_docs=True), end="")
             return 0
         setup_logging(cfg.log_level, force=True)
+        if hasattr(module, "run_here"):  # answers here, submits nothing (stage=plan)
+            return module.run_here(cfg)
         preflight.check_stage(module, cfg)
+        if spec.name == "train" and cfg.cluster == "slurm":  # memory plan before queueing (vrl.planner)
+            from vrl.planner.stage import check_before_submit
+
+            check_before_submit(cfg)
         sub = launcher.submit(spec, cfg)
     except UserError as e:
         return _fail(e.screen())

@@ -28,6 +28,9 @@ class SlurmProfile:
     """CPUs per task."""
     gpus_per_task: int = 0
     """GPUs per task."""
+    gpu_memory_gb: float | None = None
+    """Memory of one GPU in GiB as nvidia-smi reports it (80 for an 80 GB A100/H100): stage=train checks its
+    memory plan against it before submitting (vrl.planner). null: not checked."""
     nodes: int = 1
     """Default nodes per job (a run's nodes=... overrides)."""
     tasks_per_node: int = 1

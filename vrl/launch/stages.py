@@ -56,6 +56,12 @@ STAGES: dict[str, StageSpec] = {
             "vrl.trainer.study",
             "algorithm study: every RL algorithm × seeds from one warm start (array; python -m vrl.trainer.study)",
         ),
+        StageSpec(
+            "plan",
+            "vrl.planner.stage",
+            "memory per GPU of a train config (params, grads, optimizer, activations, vLLM); submits nothing",
+            default_preset="toy",
+        ),
         StageSpec("eval", "eval_harness.stage", "sharded evaluation over video benchmarks, then aggregation"),
         StageSpec(
             "aggregate", "eval_harness.aggregate_stage", "aggregate evaluation predictions into reports"

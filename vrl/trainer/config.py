@@ -12,6 +12,7 @@ from vrl.data.config import DataConfig
 from vrl.engines.config import EngineConfig, check_token_budget
 from vrl.launch.config import LaunchConfig
 from vrl.metrics import check_sink_names
+from vrl.planner.config import PlanConfig
 from vrl.rewards import RewardConfig
 from vrl.rollout.config import RolloutConfig
 from vrl.toy.spec import ToyConfig
@@ -102,6 +103,8 @@ class Config(LaunchConfig):
     """Steps, batch sizes, checkpoints, validation, metrics."""
     warmup: WarmupConfig = field(default_factory=WarmupConfig)
     """Optional supervised warm start on offline trajectories before RL."""
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    """Memory planner: GPU size, checks before a Slurm submission (stage=plan prints the plan)."""
     resume: ResumeConfig = field(default_factory=ResumeConfig)
     """What a resumed run may change (reusing a run name resumes it)."""
 

@@ -1,0 +1,147 @@
+"""Bytes of parameters, gradients, optimizer state and main weights per device, per engine and layout.
+
+What the engines allocate today (read from ``vrl/engines/fsdp.py`` and ``vrl/engines/megatron/``):
+
+- **fsdp**: the HF model is loaded in float32 and stays float32 (the master weights); ``param_dtype``
+  only sets FSDP2's compute dtype. With more than one rank, or with ``param_dtype=bfloat16``, every
+  parameter is sharded along dim 0 by ``fully_shard``: each rank holds ``ceil(rows / N)`` rows (FSDP2
+  pads the last shard, so every rank's storage has that size). Gradients after the reduce-scatter live
+  in one padded float32 buffer per FSDP unit: the same size. AdamW's moments are ``zeros_like`` of the
+  unpadded local shard (rank 0 holds the most). One float32 process is not sharded at all.
+  The working copies FSDP2 makes during the update (counted as activations, "working memory"): the
+  root unit (vision tower, embeddings, LM head, final norm) is all-gathered in the compute dtype and
+  kept from forward to the end of backward, with its unsharded gradients; decoder layers are gathered
+  one at a time plus one prefetched; one unit's gradients are reduce-scattered from a float32 buffer.
+- **megatron**: each rank holds its pipeline stage's tensor-parallel shard (plus, on stage 0, the whole
+  vision tower) in float32, float32 gradients for every parameter during the step, and a plain AdamW
+  over exactly those tensors: 16 bytes per parameter of its shard. ``param_dtype=bfloat16`` is CUDA
+  autocast, whose cache keeps a bfloat16 copy of every weight during forward and backward.
+
+AdamW's ``step`` counters (one 0-dim float32 per parameter tensor) live on the host in torch's default
+(non-fused, non-capturable) AdamW and are not counted. Megatron's distributed optimizer (the
+Megatron-at-scale issue: bfloat16 parameters on GPUs, float32 gradients, float32 main weights and moments
+sharded over DP, 6 + 12/DP bytes per parameter) is planned from its layout field; its bytes are the
+issue's stated layout, not yet checked against that engine's tensors here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from vrl.planner.layout import Layout
+from vrl.planner.shapes import ModelShapes
+from vrl.planner.tensors import ParamShape, hf_layer_numel, hf_parameters, megatron_numel, total_numel
+
+FP32 = 4
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class StateBytes:
+    """Persistent training state on one device (bytes), plus the engine's working copies."""
+
+    params: int
+    """Policy parameters as allocated (+ the frozen reference policy's, when a KL term needs it)."""
+    grads: int
+    """Gradients at their peak (after backward, before the optimizer step; freed after it)."""
+    optimizer: int
+    """AdamW moments, plus float32 main weights where they are separate from the parameters."""
+    working: int
+    """Transient copies the engine makes during the update (FSDP all-gathers, autocast weight cache)."""
+    detail: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def persistent(self) -> int:
+        return self.params + self.grads + self.optimizer
+
+
+def _rows(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(dim-0 size, elements per row)."""
+    rest = 1
+    for d in shape[1:]:
+        rest *= d
+    return shape[0], rest
+
+
+def fsdp_sharded(p: ParamShape, world: int, rank: int) -> tuple[int, int]:
+    """(padded storage elements, unpadded local elements) of ``p`` on ``rank`` under FSDP2."""
+    rows, rest = _rows(p.shape)
+    chunk = -(-rows // world)
+    local = max(0, min(chunk, rows - rank * chunk))
+    return chunk * rest, local * rest
+
+
+@lru_cache(maxsize=256)
+def _fsdp_elements(shapes: ModelShapes, world: int, rank: int) -> tuple[int, int]:
+    """(padded storage, unpadded local) elements of all parameters on ``rank`` of ``world``."""
+    parts = [fsdp_sharded(p, world, rank) for p in hf_parameters(shapes)]
+    return sum(s for s, _ in parts), sum(u for _, u in parts)
+
+
+def fsdp_state(shapes: ModelShapes, layout: Layout, rank: int = 0, reference: bool = False) -> StateBytes:
+    """Rank ``rank``'s bytes under the FSDP engine (rank 0 holds the largest unpadded shards)."""
+    compute = DTYPE_BYTES[layout.param_dtype]
+    sharded = layout.world > 1 or layout.param_dtype != "float32"
+    if sharded:
+        storage, local = _fsdp_elements(shapes, layout.world, rank)
+    else:
+        storage = local = total_numel(shapes)
+    policy = storage * FP32
+    ref = policy if reference else 0
+    working = 0
+    detail: dict[str, int] = {}
+    if sharded:
+        layer = hf_layer_numel(shapes)
+        root = total_numel(shapes) - layer * shapes.text.layers
+        root_gathered = root * compute * 2  # unsharded compute-dtype parameters + their gradients
+        layers_gathered = 2 * layer * compute  # the running layer and the prefetched one
+        reduce_scatter = layer * (compute + (FP32 if compute != FP32 else 0))  # unsharded grads + fp32 input
+        working = root_gathered + layers_gathered + reduce_scatter
+        detail = {
+            "fsdp.root_unit_gathered": root_gathered,
+            "fsdp.layers_gathered": layers_gathered,
+            "fsdp.reduce_scatter": reduce_scatter,
+        }
+    detail.update({"params.policy": policy, "params.reference": ref})
+    return StateBytes(
+        params=policy + ref,
+        grads=storage * FP32,
+        optimizer=2 * local * FP32,
+        working=working,
+        detail=detail,
+    )
+
+
+def megatron_state(
+    shapes: ModelShapes, layout: Layout, pp_rank: int = 0, reference: bool = False
+) -> StateBytes:
+    """One rank's bytes under the Megatron engine, for pipeline stage ``pp_rank`` (any TP rank)."""
+    numel = megatron_numel(shapes, layout.tp, layout.pp, pp_rank)
+    dp = layout.dp
+    if layout.megatron_bf16_params:  # not in the engine yet: bf16 params, fp32 grads + main weights
+        param_b, main_b = 2, FP32
+    else:
+        param_b, main_b = FP32, 0
+    moments = 2 * FP32
+    shard = dp if layout.distributed_optimizer else 1  # not in the engine yet: ZeRO-1 over DP
+    optimizer = -(-numel * (moments + main_b) // shard)
+    policy = numel * param_b
+    ref = policy if reference else 0
+    autocast = numel * 2 if (layout.param_dtype == "bfloat16" and not layout.megatron_bf16_params) else 0
+    return StateBytes(
+        params=policy + ref,
+        grads=numel * FP32,
+        optimizer=optimizer,
+        working=autocast,
+        detail={"params.policy": policy, "params.reference": ref, "megatron.autocast_weights": autocast},
+    )
+
+
+def state_bytes(shapes: ModelShapes, layout: Layout, reference: bool = False) -> tuple[StateBytes, int]:
+    """The most loaded device's state and its pipeline stage (0 for fsdp)."""
+    if layout.engine == "fsdp":
+        return fsdp_state(shapes, layout, 0, reference), 0
+    stages = [megatron_state(shapes, layout, r, reference) for r in range(layout.pp)]
+    best = max(range(layout.pp), key=lambda r: stages[r].persistent + stages[r].working)
+    return stages[best], best
