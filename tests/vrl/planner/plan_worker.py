@@ -32,7 +32,7 @@ from vrl.trainer.update import make_loss_fn
 def main() -> None:
     import faulthandler
 
-    faulthandler.dump_traceback_later(150, exit=True)
+    faulthandler.dump_traceback_later(540, exit=True)  # a hung rank shows where, before the launcher kills it
     out_dir, kw = Path(sys.argv[1]), json.loads(sys.argv[2])
     tp, pp = kw.get("tp", 1), kw.get("pp", 1)
     ctx = init_distributed(model_parallel=(tp, pp))
