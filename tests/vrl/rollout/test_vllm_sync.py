@@ -44,6 +44,8 @@ def _update_and_sync(tiny_qwen25, tmp_path, in_process: bool) -> None:
         tiny_qwen25, RolloutConfig(name="vllm"), dist_ctx, run_dir=tmp_path, seed=0, in_process=in_process
     )
     assert rollout.sync_mode == ("memory" if in_process else "file")
+    # the fallback's engine core really is another process (vLLM's client class says where it runs)
+    assert (type(rollout.llm.llm_engine.engine_core).__name__ == "InprocClient") == in_process
     prompts = [p for p in make_prompts(tiny_qwen25)]
     assert vllm_vs_engine(engine, rollout, prompts) < TOLERANCE
 
