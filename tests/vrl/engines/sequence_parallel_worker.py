@@ -6,6 +6,11 @@ ranks as FSDP would. Rank 0 writes the largest differences and every rank's visi
 
 ``engine`` mode: an FSDPEngine with engine.sequence_parallel_size=S takes one step on the trajectories of
 its data-parallel rank; rank 0 saves the log-probs before the step and the full weights after it.
+
+``cuda`` mode (the gpu test): nccl on CUDA, one process per GPU (world = min(2, GPUs); world 1 is a
+pseudo-SP group of one rank, where the all-to-all is an identity that still runs nccl's kernel). Checks
+the all-to-all against slicing the full tensor and Ulysses attention (forward and input gradients, GQA
+and repeated KV heads) against sdpa on the full sequence; rank 0 writes the largest differences as JSON.
 """
 
 from __future__ import annotations
@@ -143,6 +148,60 @@ def memory_mode(model: str, sp: int, out: str, length: int = 4096) -> None:
     shutdown()
 
 
+def cuda_mode(_model: str, world: int, out: str) -> None:
+    import os
+
+    import torch.nn.functional as F
+
+    from vrl.engines.sequence_parallel import GROUP_ATTR, heads_to_seq, seq_to_heads, ulysses_attention
+
+    rank = int(os.environ["RANK"])
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world, device_id=torch.device("cuda", rank))
+    group = dist.new_group(list(range(world)))
+    dev = torch.device("cuda", rank)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    result: dict = {"world": world, "backend": dist.get_backend(group)}
+    # all-to-all: a (B, H, T, D) tensor every rank builds the same; rank r holds tokens r·T/S..(r+1)·T/S
+    full = torch.randn(2, 4, 8 * world, 16, device=dev, generator=gen)
+    t = full.shape[2] // world
+    local = full[:, :, rank * t : (rank + 1) * t].contiguous()
+    heads = seq_to_heads(local, group)  # (B, H/S, T, D): this rank's heads, the full sequence
+    h = full.shape[1] // world
+    result["seq_to_heads"] = float((heads - full[:, rank * h : (rank + 1) * h]).abs().max())
+    result["round_trip"] = float((heads_to_seq(heads, group) - local).abs().max())
+    # attention: 4 query heads with 4, 2 and 1 KV heads (1 < S = 2: repeated) against sdpa on all tokens
+    attn = torch.nn.Module()
+    setattr(attn, GROUP_ATTR, group)
+    for n_kv in (4, 2, 1):
+        if n_kv % world and world % n_kv:
+            continue
+        q = torch.randn(1, 4, 16 * world, 32, device=dev, generator=gen, requires_grad=True)
+        k = torch.randn(1, n_kv, 16 * world, 32, device=dev, generator=gen, requires_grad=True)
+        v = torch.randn(1, n_kv, 16 * world, 32, device=dev, generator=gen, requires_grad=True)
+        ref = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=n_kv != 4)  # (B, H, T, D)
+        ref.square().sum().backward()
+        ref_grads = [x.grad.clone() for x in (q, k, v)]
+        for x in (q, k, v):
+            x.grad = None
+        t = q.shape[2] // world
+        shard = [x[:, :, rank * t : (rank + 1) * t] for x in (q, k, v)]
+        got, _ = ulysses_attention(attn, *shard, None)  # (B, T/S, H, D)
+        got.square().sum().backward()
+        grads = [x.grad.clone() for x in (q, k, v)]
+        for g in grads:  # each rank's backward covers its own slice of the inputs: sum the ranks
+            dist.all_reduce(g)
+        result[f"attention_kv{n_kv}"] = float(
+            (got - ref.transpose(1, 2)[:, rank * t : (rank + 1) * t]).detach().abs().max()
+        )
+        result[f"grad_kv{n_kv}"] = max(float((a - b).abs().max()) for a, b in zip(grads, ref_grads))
+    torch.cuda.synchronize()
+    if rank == 0:
+        Path(out).write_text(json.dumps(result))
+    dist.destroy_process_group()
+
+
 if __name__ == "__main__":
     mode, model_path, size, path = sys.argv[1:5]
-    {"model": model_mode, "engine": engine_mode, "memory": memory_mode}[mode](model_path, int(size), path)
+    modes = {"model": model_mode, "engine": engine_mode, "memory": memory_mode, "cuda": cuda_mode}
+    modes[mode](model_path, int(size), path)
