@@ -71,6 +71,14 @@ class EngineConfig:
     ZeRO-1): gradients reduce-scattered, each rank updates its 1/DP slice of fp32 main weights and Adam
     moments, parameters all-gathered. With param_dtype=bfloat16 (GPU) the parameters are bfloat16 and the
     fp32 main weights live in the optimizer: 6 + 12/DP bytes per parameter instead of 16."""
+    sequence_parallel: bool = False
+    """Megatron: sequence parallelism inside the tensor-parallel group (needs tensor_parallel_size >= 2):
+    norms and residuals hold 1/TP of the tokens (all-gathered before, reduce-scattered after the parallel
+    linears), so those activations shrink by TP. Not fsdp's Ulysses engine.sequence_parallel_size."""
+    recompute: str = choice("none", ["none", "selective", "full"])
+    """Megatron activation recomputation: selective recomputes the core attention (its S x S tensors),
+    full every decoder layer from its input; none keeps all activations. gradient_checkpointing=true is
+    the same as full."""
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -95,12 +103,28 @@ class EngineConfig:
                 "engine.tensor_parallel_size / pipeline_parallel_size need engine=megatron (fsdp is data parallel)."
             )
         self._validate_micro_batching()
-        if self.name != "megatron" and self.distributed_optimizer:
-            raise ValueError(
-                "engine.distributed_optimizer is a megatron feature (fsdp already shards the optimizer); "
-                "set engine=megatron or leave it off"
-            )
+        self._validate_megatron_scale()
         self._validate_sequence_parallel()
+
+    def _validate_megatron_scale(self) -> None:
+        """The Megatron-only memory features, and the combinations they need."""
+        used = [k for k in ("distributed_optimizer", "sequence_parallel") if getattr(self, k)]
+        used += ["recompute"] if self.recompute != "none" else []
+        if used and self.name != "megatron":
+            raise ValueError(
+                f"engine.{', engine.'.join(used)} are megatron features (fsdp shards the optimizer itself and "
+                "recomputes with engine.gradient_checkpointing); set engine=megatron or leave them off"
+            )
+        if self.sequence_parallel and self.tensor_parallel_size < 2:
+            raise ValueError(
+                "engine.sequence_parallel=true splits tokens over the tensor-parallel group: it needs "
+                "engine.tensor_parallel_size >= 2"
+            )
+        if self.gradient_checkpointing and self.recompute == "selective":
+            raise ValueError(
+                "engine.gradient_checkpointing=true means full recomputation, engine.recompute=selective asks "
+                "for less: set one of them"
+            )
 
     def _validate_sequence_parallel(self) -> None:
         """What can be checked without the model and the world size (see :func:`check_sequence_parallel`)."""

@@ -14,7 +14,8 @@ that buffer, steps them, and all-gathers the updated parameters. Bytes per param
 The same megatron classes run on both: on the CPU through :func:`compat.cpu_optimizer`. Gradients are the
 data-parallel mean (DDP scales by 1/DP before its reduce-scatter); the tensor/pipeline-parallel part of
 the reduction (:func:`parallel.reduce_model_parallel_grads`) runs on the fp32 ``main_grad`` buffers before
-it. Clipping is megatron's (global fp32 norm over all ranks, each parameter counted once).
+it. Clipping is megatron's, on a global norm over all ranks (each parameter counted once) accumulated in
+fp64 as in the plain path.
 
 One difference from the plain optimizer: a parameter no rank used in a step (the vision tower on a
 text-only mini-batch) gets a zero gradient instead of none, so Adam still moves it by its momentum, as in
@@ -45,6 +46,7 @@ class DistributedOptimizer:
         from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 
         self.stage = stage
+        self.stage_device = next(stage.parameters()).device
         self.groups = groups
         # the model config asks for per-token losses (so the schedule never rescales ours); DDP reads the
         # same flag to skip its 1/DP pre-scaling: give it a copy without it, so gradients are the DP mean
@@ -75,6 +77,7 @@ class DistributedOptimizer:
             # (megatron's default exempts biases and norms)
             self.megatron = get_megatron_optimizer(opt_config, [self.ddp], config_overrides={})
         (self.inner,) = [opt for opt in self.megatron.chained_optimizers]
+        self.megatron.get_grad_norm = self._grad_norm  # megatron's own sums in fp32
         self.torch_optimizer: torch.optim.Optimizer = self.inner.optimizer
         """AdamW over this rank's fp32 main-weight shards (the LR scheduler drives its ``lr``)."""
         self._names = [(n, p) for n, p in stage.named_parameters() if p.requires_grad]
@@ -95,6 +98,18 @@ class DistributedOptimizer:
         if not ok:
             raise RuntimeError("megatron's optimizer skipped the update (non-finite gradients)")
         return float(norm)
+
+    @torch.no_grad()
+    def _grad_norm(self) -> float:
+        """Megatron's global gradient norm (its choice of gradients: this rank's slices, tensor-parallel
+        duplicates and the tied embedding's copy left out), accumulated in fp64 like the plain path's, so
+        both optimizers log the same ``grad_norm`` and clip alike (megatron's fp32 sum differs by ~1e-5)."""
+        grads = self.inner.get_main_grads_for_grad_norm()
+        total = torch.zeros((), dtype=torch.float64, device=self.stage_device)
+        for g in grads:
+            total += torch.linalg.vector_norm(g, 2, dtype=torch.float64) ** 2
+        dist.all_reduce(total, group=self.inner.get_grad_stats_parallel_group())
+        return float(total.sqrt())
 
     # ---- per-parameter state, for layout-independent checkpoints ---------------------------------------
     def _local(self, param: torch.nn.Parameter) -> tuple[int, int, dict[str, torch.Tensor]] | None:

@@ -1,17 +1,18 @@
 """The ``megatron`` training engine: Megatron-Core tensor × pipeline parallelism, data parallel over the rest.
 
 Each rank holds one pipeline stage of the policy (:class:`~vrl.engines.megatron.model.QwenVLStage`), its
-tensor-parallel shard of it, and a plain AdamW over exactly those tensors: Adam is element-wise, so the
-sharded update equals the unsharded one. Gradients are made consistent by :mod:`parallel` (data-parallel
-mean, tied-embedding sum, replicated vision tower) and clipped by the global norm over the replica.
-Checkpoints are per (tensor, pipeline) rank and need the same layout to load; the HF export (and the
-weights streamed to the rollout engine after every update) is layout-free.
+tensor-parallel shard of it, and a plain AdamW over exactly those tensors (Adam is element-wise, so the
+sharded update equals the unsharded one), or with ``engine.distributed_optimizer`` megatron's
+distributed optimizer over its 1/DP slice (:mod:`dist_optimizer`). Gradients are made consistent by
+:mod:`parallel` (data-parallel mean, tied-embedding sum, replicated vision tower) and clipped by the global
+norm over the replica.
+Checkpoints are written per (tensor, pipeline) shard and load into any layout (:mod:`checkpoint`); the HF
+export (and the weights streamed to the rollout engine after every update) is layout-free too.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vrl.distributed import DistContext
 from vrl.engines.base import LogProbs, LossFn, TrainingEngine
 from vrl.engines.config import EngineConfig
 from vrl.engines.lr_schedule import lr_scheduler
+from vrl.engines.megatron import bridge, checkpoint
 from vrl.engines.megatron.dist_optimizer import DistributedOptimizer
 from vrl.engines.megatron.hf_io import HFCheckpoint, export_checkpoint
 from vrl.engines.megatron.layout import check_layout
@@ -39,14 +41,22 @@ logger = get_logger(__name__)
 TIED = ("gpt.embedding.word_embeddings.weight", "gpt.output_layer.weight")
 
 
+def recompute_mode(cfg: EngineConfig) -> str:
+    """``engine.recompute``, with ``engine.gradient_checkpointing`` meaning full recomputation."""
+    return "full" if cfg.gradient_checkpointing and cfg.recompute == "none" else cfg.recompute
+
+
 def check_supported(cfg: EngineConfig, spec: DecoderSpec, device: torch.device) -> None:
     """Refuse combinations the engine cannot run exactly, with the reason."""
     on_gpu = device.type == "cuda"
-    if cfg.gradient_checkpointing and spec.num_deepstack:
+    if recompute_mode(cfg) == "full" and spec.num_deepstack:
         raise ValueError(
-            "engine.gradient_checkpointing is not supported with Qwen3-VL DeepStack in the megatron engine "
-            "(the recomputed layers would miss the vision features)"
+            "full activation recomputation (engine.recompute=full or engine.gradient_checkpointing) is not "
+            "supported with Qwen3-VL DeepStack in the megatron engine (the recomputed layers would miss the "
+            "vision features); engine.recompute=selective is"
         )
+    if cfg.sequence_parallel and cfg.tensor_parallel_size < 2:
+        raise ValueError("engine.sequence_parallel=true needs engine.tensor_parallel_size >= 2")
     if spec.attention_dropout and not on_gpu:
         raise ValueError(
             f"attention_dropout={spec.attention_dropout} in the checkpoint: the megatron engine's CPU path "
@@ -87,11 +97,22 @@ class MegatronEngine(TrainingEngine):
         bf16_params = cfg.distributed_optimizer and cfg.param_dtype == "bfloat16"
         dtype = torch.bfloat16 if bf16_params else torch.float32
         self.policy = build_stage(
-            self.ckpt, self.groups, recompute=cfg.gradient_checkpointing, device=dist_ctx.device, dtype=dtype
+            self.ckpt,
+            self.groups,
+            recompute=recompute_mode(cfg),
+            sequence_parallel=cfg.sequence_parallel,
+            device=dist_ctx.device,
+            dtype=dtype,
         )
         self.reference: QwenVLStage | None = None
         if with_reference:
-            self.reference = build_stage(self.ckpt, self.groups, device=dist_ctx.device, dtype=dtype).eval()
+            self.reference = build_stage(
+                self.ckpt,
+                self.groups,
+                sequence_parallel=cfg.sequence_parallel,
+                device=dist_ctx.device,
+                dtype=dtype,
+            ).eval()
             self.reference.requires_grad_(False)
         pad = self.ckpt.config.get_text_config().pad_token_id
         autocast = torch.bfloat16 if cfg.param_dtype == "bfloat16" and not bf16_params else None
@@ -103,6 +124,7 @@ class MegatronEngine(TrainingEngine):
             temperature,
             autocast,
             dist_ctx.device,
+            sequence_multiple=tp if cfg.sequence_parallel else 1,
         )
         self.zero: DistributedOptimizer | None = None
         if cfg.distributed_optimizer:
@@ -120,10 +142,13 @@ class MegatronEngine(TrainingEngine):
         self._duplicates = ("gpt.output_layer.weight",) if dup else ()
         self._sharded = sharded_names(self.ckpt, self.groups)
         logger.info(
-            "megatron engine: TP=%d PP=%d DP=%d, rank %d holds stage %d (%d parameters)",
+            "megatron engine: TP=%d PP=%d DP=%d%s%s%s, rank %d holds stage %d (%d parameters)",
             tp,
             pp,
             self.groups.dp,
+            " SP" if cfg.sequence_parallel else "",
+            " distributed optimizer" if cfg.distributed_optimizer else "",
+            f" recompute={recompute_mode(cfg)}" if recompute_mode(cfg) != "none" else "",
             dist_ctx.rank,
             self.groups.pp_rank,
             sum(p.numel() for p in self.policy.parameters()),
@@ -209,43 +234,92 @@ class MegatronEngine(TrainingEngine):
         }
 
     # ---- persistence -----------------------------------------------------------------------------------
-    def _shard_file(self, path: Path) -> Path:
-        return Path(path) / f"mp_rank_{self.groups.tp_rank:02d}_{self.groups.pp_rank:03d}.pt"
+    def _saved(self, kind: str, param: torch.nn.Parameter) -> torch.Tensor | None:
+        """``param``'s full-shape fp32 weight / Adam state (or 0-d step) as a checkpoint stores it, None for
+        optimizer state the plain optimizer never created. Collective with the distributed optimizer."""
+        if self.zero is not None:
+            return self.zero.full_tensor(param, "param" if kind == "model" else kind)
+        if kind == "model":
+            return param.detach().float()
+        state = self.optimizer.state.get(param, {})
+        return state[kind].detach().float() if kind in state else None
 
     def save(self, path: Path) -> None:
+        """One safetensors file per kind of state and (TP, PP) shard (DP rank 0 writes; a distributed
+        optimizer's slices are assembled first), then the schedule and the layout (:mod:`checkpoint`)."""
         path = Path(path)
-        if self.zero is not None:
-            raise NotImplementedError(
-                "checkpoints of engine.distributed_optimizer=true land with issue 16 (e)"
-            )
         if self.dist.is_main:
             path.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
-        if self.groups.dp_rank == 0:
-            state = {
-                "model": self.policy.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-            }
-            target = self._shard_file(path)
-            tmp = target.with_suffix(".tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, target)
+        g = self.groups
+        named = list(self.policy.named_parameters())
+        for kind in checkpoint.KINDS:
+            # to host memory as produced: one kind of this shard at a time (4 bytes per parameter)
+            tensors = {n: t.cpu() for n, p in named if (t := self._saved(kind, p)) is not None}
+            if g.dp_rank == 0:
+                checkpoint.write_shard(path, kind, g.tp_rank, g.pp_rank, tensors)
+            del tensors
+        self.dist.barrier()
         if self.dist.is_main:
-            layout = {"tensor_parallel_size": self.groups.tp, "pipeline_parallel_size": self.groups.pp}
-            (path / "layout.json").write_text(json.dumps(layout))
+            checkpoint.write_manifest(
+                path, g.tp, g.pp, g.dp, {"scheduler": self.scheduler.state_dict(), "lr": self.lr}
+            )
         self.dist.barrier()
 
     def load(self, path: Path) -> None:
+        """Restore a checkpoint written at any TP × PP × DP layout, with either optimizer (resharded on load
+        through the HF mapping when the layout differs)."""
         path = Path(path)
+        if list(path.glob("mp_rank_*.pt")):
+            self._load_v1(path)
+            return
+        reader = checkpoint.CheckpointReader(path, self.ckpt.spec)
+        g = self.groups
+        rules = {"gpt." + n: r for n, r in bridge.stage_rules(self.ckpt.spec, g.pp, g.pp_rank).items()}
+        if self.zero is not None:
+            self.zero.ensure_state()
+        for name, param in self.policy.named_parameters():
+            state = {
+                kind: reader.tensor(kind, name, rules.get(name), g.tp_rank, g.tp, g.pp_rank, g.pp)
+                for kind in checkpoint.KINDS
+            }
+            if state["model"] is None:
+                raise ValueError(f"checkpoint {path} has no weights for {name}")
+            if state["model"].shape != param.shape:
+                raise ValueError(
+                    f"{name}: checkpoint shape {tuple(state['model'].shape)} != {tuple(param.shape)}"
+                )
+            state = {k: v.to(param.device) if v is not None else None for k, v in state.items()}
+            if self.zero is not None:
+                self.zero.load_full(param, {"param": state.pop("model"), **state})
+                continue
+            with torch.no_grad():
+                param.copy_(state["model"])
+            if any(state[k] is None for k in ("exp_avg", "exp_avg_sq", "step")):
+                self.optimizer.state.pop(param, None)  # never stepped: AdamW starts it fresh
+            else:
+                self.optimizer.state[param] = {
+                    "step": state["step"].float().cpu().reshape(()),
+                    "exp_avg": state["exp_avg"].to(param.dtype),
+                    "exp_avg_sq": state["exp_avg_sq"].to(param.dtype),
+                }
+        self.scheduler.load_state_dict(reader.state["scheduler"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = reader.lr
+
+    def _load_v1(self, path: Path) -> None:
+        """The first checkpoint format (one weights-only torch file per (TP, PP) rank): same layout and the
+        plain optimizer only."""
         saved = json.loads((path / "layout.json").read_text())
         here = {"tensor_parallel_size": self.groups.tp, "pipeline_parallel_size": self.groups.pp}
-        if saved != here:
+        if saved != here or self.zero is not None:
             raise ValueError(
-                f"checkpoint {path} was written with layout {saved}, this run uses {here}: resume with the same "
-                "layout, or start a new run from its hf/ export"
+                f"checkpoint {path} is in the first megatron format (written with layout {saved} and the plain "
+                f"optimizer), which loads only into that layout without engine.distributed_optimizer; this run "
+                f"uses {here}: resume with those settings, or start a new run from its hf/ export"
             )
-        state = load_tensors(self._shard_file(path), map_location=self.dist.device)  # refuses crafted files
+        shard = path / f"mp_rank_{self.groups.tp_rank:02d}_{self.groups.pp_rank:03d}.pt"
+        state = load_tensors(shard, map_location=self.dist.device)  # refuses crafted files
         self.policy.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -19,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vrl.engines.megatron.layer_spec import decoder_block_spec
 from vrl.engines.megatron.rope import QwenMRoPE
 from vrl.engines.megatron.spec import DecoderSpec
+
+RECOMPUTE = ("none", "selective", "full")
 
 
 def transformer_config(
@@ -28,17 +31,28 @@ def transformer_config(
     tp: int,
     pp: int,
     *,
-    recompute: bool = False,
+    recompute: str = "none",
+    sequence_parallel: bool = False,
     use_cpu_init: bool = True,
     dtype: torch.dtype = torch.float32,
 ):
     """The Megatron ``TransformerConfig`` of ``spec``'s decoder (``dtype`` parameters, fp32 by default; no
-    fusions: CPU-safe)."""
+    fusions: CPU-safe).
+
+    ``recompute``: ``full`` recomputes every layer in backward from its input (megatron's uniform method,
+    one layer per checkpoint); ``selective`` only the core attention (megatron's default module list:
+    the ``S × S`` score and probability tensors are the ones worth dropping without flash attention);
+    ``none`` keeps all activations. ``sequence_parallel``: layer norms and residuals hold 1/TP of the
+    tokens, gathered before and reduce-scattered after the tensor-parallel linears."""
     from megatron.core.transformer.transformer_config import TransformerConfig
 
-    extra = {}
-    if recompute:
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"unknown recompute '{recompute}'. Known: {', '.join(RECOMPUTE)}")
+    extra: dict = {}
+    if recompute == "full":
         extra = {"recompute_granularity": "full", "recompute_method": "uniform", "recompute_num_layers": 1}
+    elif recompute == "selective":
+        extra = {"recompute_granularity": "selective", "recompute_modules": ["core_attn"]}
     return TransformerConfig(
         num_layers=spec.num_layers,
         hidden_size=spec.hidden_size,
@@ -57,6 +71,7 @@ def transformer_config(
         attention_dropout=spec.attention_dropout,
         attention_softmax_in_fp32=True,
         tensor_model_parallel_size=tp,
+        sequence_parallel=sequence_parallel,
         pipeline_model_parallel_size=pp,
         pipeline_dtype=dtype,
         params_dtype=dtype,
@@ -116,7 +131,6 @@ class QwenVLStage(nn.Module):
         vision: nn.Module | None,
         max_positions: int = 32768,
     ) -> None:
-        from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
         from megatron.core.transformer.enums import ModelType
 
         super().__init__()
@@ -124,10 +138,11 @@ class QwenVLStage(nn.Module):
         self.config = config
         self.model_type = ModelType.encoder_or_decoder
         self.pre_process, self.post_process = pre_process, post_process
-        layer_spec = get_gpt_layer_local_spec(qk_layernorm=spec.qk_norm, normalization="RMSNorm")
+        self.sequence_parallel = bool(config.sequence_parallel)
+        layers = spec.num_layers // config.pipeline_model_parallel_size
         self.gpt = _hidden_states_gpt()(
             config=config,
-            transformer_layer_spec=layer_spec,
+            transformer_layer_spec=decoder_block_spec(config, spec.qk_norm, layers),
             vocab_size=spec.vocab_size,
             max_sequence_length=max_positions,
             pre_process=pre_process,
@@ -136,6 +151,8 @@ class QwenVLStage(nn.Module):
             share_embeddings_and_output_weights=spec.tied_embeddings,
             position_embedding_type="mrope",
             rotary_base=int(spec.rope_theta),
+            # vision features are merged into the full-length embedding first; _embed scatters it then
+            scatter_embedding_sequence_parallel=False,
         )
         self.gpt.rotary_pos_emb = QwenMRoPE(
             spec.head_dim, spec.rope_theta, spec.mrope_section, spec.mrope_interleaved
@@ -186,8 +203,16 @@ class QwenVLStage(nn.Module):
                     deepstack[k] = deepstack[k] + addend
                 else:
                     deepstack.append(addend)
-        self._deepstack = [d.transpose(0, 1) for d in deepstack] or None
-        return batch_major.transpose(0, 1).contiguous()
+        self._deepstack = [self._to_sequence_shard(d.transpose(0, 1)) for d in deepstack] or None
+        return self._to_sequence_shard(batch_major.transpose(0, 1).contiguous())
+
+    def _to_sequence_shard(self, x: torch.Tensor) -> torch.Tensor:
+        """(S, B, H) → this rank's (S / tp, B, H) slice under sequence parallelism (backward all-gathers)."""
+        if not self.sequence_parallel:
+            return x
+        from megatron.core import tensor_parallel
+
+        return tensor_parallel.scatter_to_sequence_parallel_region(x)
 
     def _deepstack_hook(self, index: int):
         def hook(module, args, output):
@@ -214,7 +239,24 @@ class QwenVLStage(nn.Module):
             self._deepstack = None
         if not self.post_process:
             return hidden
-        picked = hidden.transpose(0, 1)[inputs.rows, inputs.cols]  # (B, R, H)
         weight = self.gpt.shared_embedding_or_output_weight() if self.spec.tied_embeddings else None
+        if self.sequence_parallel:
+            return self._sequence_parallel_logits(hidden, inputs, weight)
+        picked = hidden.transpose(0, 1)[inputs.rows, inputs.cols]  # (B, R, H)
         logits, _ = self.gpt.output_layer(picked.transpose(0, 1), weight=weight)  # (R, B, V/tp)
         return logits.transpose(0, 1).float()
+
+    def _sequence_parallel_logits(
+        self, hidden: torch.Tensor, inputs: StageInputs, weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Response logits (B, R, V / tp) from sequence-sharded hidden states (S / tp, B, H).
+
+        The sequence is gathered first (its backward reduce-scatters the partial gradients of each rank's
+        vocabulary slice) and only the response positions meet the output layer; megatron's own sequence-
+        parallel output layer would gather inside and project every position."""
+        from megatron.core import tensor_parallel
+
+        full = tensor_parallel.gather_from_sequence_parallel_region(hidden, tensor_parallel_output_grad=True)
+        picked = full.transpose(0, 1)[inputs.rows, inputs.cols]  # (B, R, H)
+        weight = self.gpt.output_layer.weight if weight is None else weight
+        return F.linear(picked, weight).float()

@@ -4,9 +4,10 @@ last stage, results shared with every rank of the model-parallel group.
 Every rank of a tensor × pipeline group receives the same trajectories (the trainer shards data by
 data-parallel rank only), so every rank builds the same micro-batches and the same inputs; stage 0 uses the
 tokens and pixels, the other stages only the positions. Megatron's point-to-point buffers have one shape
-per schedule call, so with PP > 1 the micro-batches of a call are padded to a common (rows, length):
-extra rows are padding tokens no loss reads, extra positions come after every real token and causal
-attention never lets them influence real ones.
+per schedule call, so with PP > 1 the micro-batches of a call are padded to a common (rows, length), and
+under sequence parallelism lengths are padded to a multiple of TP: extra rows are padding tokens no loss
+reads, extra positions come after every real token and causal attention never lets them influence real
+ones.
 
 The loss function returns a triple so that megatron does not rescale it (``calculate_per_token_loss``):
 the trainer's loss is already normalised for the whole mini-batch, engines only sum micro-batch losses.
@@ -90,6 +91,7 @@ class PipelineRunner:
         temperature: float,
         autocast: torch.dtype | None = None,
         device: Any = "cpu",
+        sequence_multiple: int = 1,
     ) -> None:
         self.groups = groups
         self.hf_model = hf_model
@@ -99,6 +101,8 @@ class PipelineRunner:
         self.autocast = autocast
         """Compute dtype of forward/backward (bfloat16 mixed precision over float32 parameters), or None."""
         self.device = device
+        self.sequence_multiple = sequence_multiple
+        """Sequence lengths are padded to a multiple of this (the TP size under sequence parallelism)."""
 
     # ---- planning -------------------------------------------------------------------------------------
     def calls(self, mbs: list[MicroBatch]) -> list[list[Item]]:
@@ -109,9 +113,24 @@ class PipelineRunner:
             chunk = mbs[i : i + self.num_microbatches]
             shape = None
             if self.groups.pp > 1:
-                shape = (max(m.size for m in chunk), max(m.input_ids.shape[1] for m in chunk))
-            out.append([make_item(m, self.hf_model, self.pad_id, shape, self.device) for m in chunk])
+                shape = (max(m.size for m in chunk), self._length(max(m.input_ids.shape[1] for m in chunk)))
+            items = []
+            for m in chunk:
+                own = shape or (m.size, self._length(m.input_ids.shape[1]))
+                items.append(
+                    make_item(
+                        m,
+                        self.hf_model,
+                        self.pad_id,
+                        own if own != tuple(m.input_ids.shape) else None,
+                        self.device,
+                    )
+                )
+            out.append(items)
         return out
+
+    def _length(self, length: int) -> int:
+        return -(-length // self.sequence_multiple) * self.sequence_multiple
 
     # ---- the schedule ----------------------------------------------------------------------------------
     def _token_logprobs(self, logits: torch.Tensor, item: Item, with_entropy: bool):

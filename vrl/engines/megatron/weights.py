@@ -26,7 +26,8 @@ def build_stage(
     ckpt: HFCheckpoint,
     groups: ParallelGroups,
     *,
-    recompute: bool = False,
+    recompute: str = "none",
+    sequence_parallel: bool = False,
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> QwenVLStage:
@@ -36,7 +37,13 @@ def build_stage(
     device = device or torch.device("cpu")
     on_cpu = device.type == "cpu"
     config = transformer_config(
-        spec, groups.tp, groups.pp, recompute=recompute, use_cpu_init=on_cpu, dtype=dtype
+        spec,
+        groups.tp,
+        groups.pp,
+        recompute=recompute,
+        sequence_parallel=sequence_parallel,
+        use_cpu_init=on_cpu,
+        dtype=dtype,
     )
     vision = ckpt.build_vision().to(device) if groups.first_stage else None
     with compat.cpu_redirect():

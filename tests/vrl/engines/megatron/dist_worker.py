@@ -5,7 +5,7 @@ environment; each rank writes ``<out_dir>/rank<r>.pt``. Scenarios:
 
 - ``suite``: log-probs + entropy of the multimodal batch; HF export of the freshly loaded weights; one GRPO
   update (loss, metrics, updated HF weights, log-probs after); save, load into a new engine, compare.
-- ``zero``: one update with the plain and one with the distributed optimizer (``scale_scenarios.py``).
+- ``variant``, ``save_then_resume``, ``resume``: the scale features (``scale_scenarios.py``).
 - ``vllm``: one update, then the streamed weights into a vLLM rollout on rank 0; vLLM's log-probs of its
   own greedy responses vs the engine's (before and after the update).
 """
@@ -63,10 +63,10 @@ def main() -> None:
     try:
         if scenario == "suite":
             result = suite(kw, dist_ctx, path, out_dir)
-        elif scenario == "zero":
-            from scale_scenarios import zero
+        elif scenario in ("variant", "save_then_resume", "resume"):
+            import scale_scenarios
 
-            result = zero(kw, dist_ctx, path, out_dir)
+            result = getattr(scale_scenarios, scenario)(kw, dist_ctx, path, out_dir)
         elif scenario == "vllm":
             from vllm_stream import stream_and_compare
 

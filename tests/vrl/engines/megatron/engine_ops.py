@@ -23,6 +23,8 @@ def build_engine(kw: dict, dist_ctx, path: Path):
         gradient_checkpointing=kw.get("gradient_checkpointing", False),
         distributed_optimizer=kw.get("distributed_optimizer", False),
         param_dtype=kw.get("param_dtype", "float32"),
+        sequence_parallel=kw.get("sequence_parallel", False),
+        recompute=kw.get("recompute", "none"),
     )
     if cfg.name == "fsdp":
         from vrl.engines.fsdp import FSDPEngine as cls

@@ -48,39 +48,77 @@ def _capture_zero_grads(engine, store: dict) -> None:
     zero.megatron.step = step
 
 
-def zero(kw: dict, dist_ctx, path: Path, out_dir: Path) -> dict:
-    """One update with the plain optimizer and one with the distributed optimizer, same start: updated
-    weights, metrics and memory of both; buckets of the distributed one."""
+def variant(kw: dict, dist_ctx, path: Path, out_dir: Path) -> dict:
+    """The plain engine (``kw``) and a variant (``kw`` + ``kw["variant"]``: distributed optimizer, sequence
+    parallelism, recomputation) from the same start: log-probs, one update (metrics, updated weights, the
+    applied gradients when unclipped), memory; the variant's bucketed weight stream."""
     trajs = _shard(multimodal_trajectories(load_processor(path)), dist_ctx)
     result: dict = {"dp_rank": dist_ctx.dp_rank, "dp_size": dist_ctx.dp_size}
-    engines = {}
-    for name, extra in (("plain", {}), ("zero", {"distributed_optimizer": True})):
+    engines, weights, grads, logps = {}, {}, {}, {}
+    for name, extra in (("plain", {}), ("variant", kw["variant"])):
         engine = build_engine({**kw, **extra}, dist_ctx, path)
+        lp = engine.compute_logprobs(trajs, with_entropy=True)
+        logps[name] = lp.logp + lp.entropy
         initial = {n: t.clone() for n, t in engine.rollout_weights()}
-        grads: dict = {}
-        (_capture_zero_grads if extra else _capture_plain_grads)(engine, grads)
-        result[name + "_grads"] = grads
+        grads[name] = {}
+        (_capture_zero_grads if engine.zero is not None else _capture_plain_grads)(engine, grads[name])
         metrics = grpo_update(engine, trajs, dist_ctx)
-        weights = {n: t.clone() for n, t in engine.rollout_weights()}
+        weights[name] = {n: t.clone() for n, t in engine.rollout_weights()}
         result[name] = {
             "metrics": metrics,
             "memory": engine.memory_breakdown(),
             "num_params": sum(p.numel() for p in engine.policy.parameters()),
             "num_tensors": len(list(engine.policy.parameters())),
-            "moved": _max_diff(weights, initial),
+            "moved": _max_diff(weights[name], initial),
+            "sequence_parallel_norms": sum(
+                bool(getattr(p, "sequence_parallel", False)) for p in engine.policy.parameters()
+            ),
         }
-        result[name + "_weights"] = weights
-        engines[name] = engine
         result["mp_coord"] = (engine.groups.tp_rank, engine.groups.pp_rank)
-    result["max_weight_diff"] = _max_diff(result.pop("plain_weights"), result.pop("zero_weights"))
-    plain_grads, zero_grads = result.pop("plain_grads"), result.pop("zero_grads")
+        engines[name] = engine
+    result["max_weight_diff"] = _max_diff(weights["plain"], weights["variant"])
+    result["max_logprob_diff"] = max(
+        float((a - b).abs().max()) for a, b in zip(logps["plain"], logps["variant"])
+    )
     if kw.get("grad_clip", 1.0) == 0:  # both unclipped: the gradients themselves are comparable
         worst, scale = 0.0, 0.0
-        for n, (start, end, values) in zero_grads.items():
-            ref = plain_grads[n].reshape(-1)[start:end]
+        for n, got in grads["variant"].items():
+            start, end, values = got if isinstance(got, tuple) else (0, got.numel(), got.reshape(-1))
+            ref = grads["plain"][n].reshape(-1)[start:end]
             worst = max(worst, float((values - ref).abs().max()))
             scale = max(scale, float(ref.abs().max()))
         result["max_grad_diff"], result["max_grad"] = worst, scale
-        result["grad_slices"] = len(zero_grads)
-    result["buckets"] = check_buckets(engines["zero"], 256 * 1024)
+        result["grad_tensors"] = len(grads["variant"])
+    result["buckets"] = check_buckets(engines["variant"], 256 * 1024)
     return result
+
+
+def _step_after_load(kw: dict, dist_ctx, path: Path, ckpt: Path) -> dict:
+    """A fresh engine at this layout loads ``ckpt`` and takes one update: what the resumed run logs."""
+    trajs = _shard(multimodal_trajectories(load_processor(path)), dist_ctx)
+    engine = build_engine(kw, dist_ctx, path)
+    engine.load(ckpt)
+    lr = engine.lr
+    metrics = grpo_update(engine, trajs, dist_ctx)
+    return {
+        "dp_rank": dist_ctx.dp_rank,
+        "dp_size": dist_ctx.dp_size,
+        "lr_loaded": lr,
+        "metrics": metrics,
+        "weights": {n: t.clone() for n, t in engine.rollout_weights()},
+    }
+
+
+def save_then_resume(kw: dict, dist_ctx, path: Path, out_dir: Path) -> dict:
+    """One update, save to ``kw["ckpt"]``; then resume at the same layout (the reference)."""
+    trajs = _shard(multimodal_trajectories(load_processor(path)), dist_ctx)
+    engine = build_engine(kw, dist_ctx, path)
+    grpo_update(engine, trajs, dist_ctx)
+    engine.save(Path(kw["ckpt"]))
+    del engine
+    return _step_after_load(kw, dist_ctx, path, Path(kw["ckpt"]))
+
+
+def resume(kw: dict, dist_ctx, path: Path, out_dir: Path) -> dict:
+    """Resume ``kw["ckpt"]`` (saved at another layout) at this one."""
+    return _step_after_load(kw, dist_ctx, path, Path(kw["ckpt"]))

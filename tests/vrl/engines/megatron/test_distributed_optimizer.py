@@ -27,7 +27,7 @@ def test_one_update_equals_plain_adamw_one_process(name, one_process, mg_models)
     before = _weights(plain)
     a, b = grpo_update(plain, trajs, one_process), grpo_update(zero, trajs, one_process)
     assert a["loss"] == pytest.approx(b["loss"], abs=1e-7)
-    assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)  # megatron sums in fp32, we in fp64
+    assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-9)  # both accumulate in fp64
     wa, wb = _weights(plain), _weights(zero)
     diff = max(float((wa[n] - wb[n]).abs().max()) for n in wa)
     assert diff < UPDATE_TOL
@@ -64,17 +64,21 @@ def test_memory_of_the_distributed_optimizer_one_process(one_process, mg_models)
 def test_sharded_update_equals_plain_adamw(world, kw, mg_models, tmp_path):
     """DP ranks take their share of the batch; on every rank the distributed optimizer's update equals the
     plain one within 1e-6 (Adam's first step is nearly sign(gradient), so the gradient norm and, unclipped,
-    the gradients themselves are compared too) and its optimizer state is 1/DP of the plain one's."""
-    results = run_ranks("zero", world, tmp_path, model=str(mg_models["tiny-qwen2.5-vl"]), **kw)
+    the gradients themselves are compared too; the norm counts every shard once, which megatron's did not
+    before the shards carried its tensor-parallel tags) and its optimizer state is 1/DP of the plain one's."""
+    variant = {"distributed_optimizer": True}
+    results = run_ranks(
+        "variant", world, tmp_path, model=str(mg_models["tiny-qwen2.5-vl"]), variant=variant, **kw
+    )
     dp = results[0]["dp_size"]
     assert dp == 2
     for r in results:
-        plain, zero = r["plain"], r["zero"]
+        plain, zero = r["plain"], r["variant"]
         assert r["max_weight_diff"] < UPDATE_TOL and plain["moved"] > 5 * UPDATE_TOL
         if "max_grad_diff" in r:  # this rank's slice of every reduced gradient equals the plain one's
-            assert r["grad_slices"] > 0 and r["max_grad_diff"] <= 1e-6 * r["max_grad"]
+            assert r["grad_tensors"] > 0 and r["max_grad_diff"] <= 1e-6 * r["max_grad"]
         assert zero["metrics"]["loss"] == pytest.approx(plain["metrics"]["loss"], abs=1e-7)
-        assert zero["metrics"]["grad_norm"] == pytest.approx(plain["metrics"]["grad_norm"], rel=1e-4)
+        assert zero["metrics"]["grad_norm"] == pytest.approx(plain["metrics"]["grad_norm"], rel=1e-9)
         n, tensors = plain["num_params"], plain["num_tensors"]
         assert plain["memory"]["optimizer"] == 8 * n + 4 * tensors
         # this rank's slice of the moments: about 1/DP of the elements (megatron splits a padded buffer)
@@ -85,7 +89,7 @@ def test_sharded_update_equals_plain_adamw(world, kw, mg_models, tmp_path):
     print(
         "distributed optimizer",
         kw,
-        [(r["max_weight_diff"], r["plain"]["memory"], r["zero"]["memory"]) for r in results],
+        [(r["max_weight_diff"], r["plain"]["memory"], r["variant"]["memory"]) for r in results],
     )
 
 

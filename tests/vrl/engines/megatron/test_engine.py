@@ -87,12 +87,15 @@ def test_deepstack_refuses_gradient_checkpointing(one_process, mg_models):
         MegatronEngine(cfg, mg_models["tiny-qwen3-vl"], one_process, total_steps=1)
 
 
-def test_layout_mismatch_on_load_is_explained(one_process, mg_models, tmp_path):
+def test_first_format_at_another_layout_is_explained(one_process, mg_models, tmp_path):
+    """A checkpoint of the first format (per-rank torch files) loads only at its own layout."""
     engine = build_engine({}, one_process, mg_models["tiny-qwen2.5-vl"])
-    engine.save(tmp_path / "ckpt")
-    (tmp_path / "ckpt" / "layout.json").write_text('{"tensor_parallel_size": 2, "pipeline_parallel_size": 1}')
-    with pytest.raises(ValueError, match="same layout"):
-        engine.load(tmp_path / "ckpt")
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    torch.save({"model": {}, "optimizer": {}, "scheduler": {}}, ckpt / "mp_rank_00_000.pt")
+    (ckpt / "layout.json").write_text('{"tensor_parallel_size": 2, "pipeline_parallel_size": 1}')
+    with pytest.raises(ValueError, match="first megatron format"):
+        engine.load(ckpt)
 
 
 def test_unused_vision_tower_is_skipped_by_the_optimizer(one_process, mg_models):

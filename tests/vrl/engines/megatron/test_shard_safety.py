@@ -1,8 +1,11 @@
-"""The megatron engine's checkpoint shards load weights-only: a genuine one (after an update, so the
-optimizer holds moments) restores, a crafted one is refused and its payload never runs."""
+"""The megatron engine's checkpoints never run code from disk: the current format is safetensors + JSON (a
+pickle planted in place of a shard is refused as malformed), and a first-format checkpoint (per-rank torch
+files) loads weights-only: a genuine one (after an update, so the optimizer holds moments) restores, a
+crafted one is refused and its payload never runs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,19 +27,44 @@ class Plant:
         return (open, (self.marker, "w"))
 
 
-def test_a_genuine_shard_loads_and_a_planted_one_is_refused(one_process, mg_models, tmp_path):
+def _same_weights(a, b) -> None:
+    for (name, x), (_, y) in zip(a.rollout_weights(), b.rollout_weights()):
+        assert torch.equal(x, y), name
+
+
+def test_a_genuine_first_format_shard_loads_and_a_planted_one_is_refused(one_process, mg_models, tmp_path):
     path = mg_models["tiny-qwen2.5-vl"]
     engine = build_engine({}, one_process, path)
     grpo_update(engine, multimodal_trajectories(load_processor(path)), one_process)
-    engine.save(tmp_path / "ckpt")
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    shard = ckpt / "mp_rank_00_000.pt"  # what the first format's save wrote
+    state = {
+        "model": engine.policy.state_dict(),
+        "optimizer": engine.optimizer.state_dict(),
+        "scheduler": engine.scheduler.state_dict(),
+    }
+    torch.save(state, shard)
+    (ckpt / "layout.json").write_text(json.dumps({"tensor_parallel_size": 1, "pipeline_parallel_size": 1}))
     fresh = build_engine({}, one_process, path)
-    fresh.load(tmp_path / "ckpt")
-    for (name, a), (_, b) in zip(engine.rollout_weights(), fresh.rollout_weights()):
-        assert torch.equal(a, b), name
+    fresh.load(ckpt)
+    _same_weights(engine, fresh)
 
     marker = tmp_path / "pwned"
-    (shard,) = (tmp_path / "ckpt").glob("mp_rank_*.pt")
     torch.save({"model": {}, "optimizer": Plant(marker), "scheduler": {}}, shard)
     with pytest.raises(UnsafeFileError, match=shard.name):
-        fresh.load(tmp_path / "ckpt")
+        fresh.load(ckpt)
+    assert not marker.exists()
+
+
+def test_a_pickle_planted_as_a_safetensors_shard_is_refused(one_process, mg_models, tmp_path):
+    path = mg_models["tiny-qwen2.5-vl"]
+    engine = build_engine({}, one_process, path)
+    engine.save(tmp_path / "ckpt")
+    assert not list((tmp_path / "ckpt").glob("*.pt"))  # safetensors and JSON only
+    marker = tmp_path / "pwned"
+    shard = tmp_path / "ckpt" / "model_tp00_pp000.safetensors"
+    torch.save({"model": Plant(marker)}, shard)
+    with pytest.raises(Exception, match=r"(?i)header|deserializ|invalid"):
+        build_engine({}, one_process, path).load(tmp_path / "ckpt")
     assert not marker.exists()
