@@ -1,5 +1,6 @@
-"""``stage=train engine=megatron`` end to end: a 4-task TP=2 × PP=2 job on the local Slurm cluster, and the
-default toy run learning with TP=2 (slow)."""
+"""``stage=train engine=megatron`` end to end: a 4-task TP=2 × PP=2 job on the local Slurm cluster (with the
+distributed optimizer, sequence parallelism and selective recomputation), and the default toy run learning
+with TP=2 (slow)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_tp2_pp2_job_on_the_local_slurm_cluster(mg_home, tmp_path, request):
     env = {**os.environ, "SLURM_CONF": cluster.slurm_conf, "PYTHONPATH": str(ROOT), "VRL_HOME": str(mg_home)}
     args = [
         "engine=megatron", "engine.tensor_parallel_size=2", "engine.pipeline_parallel_size=2",
-        "engine.num_microbatches=2", "engine.micro_batch_size=1", "cluster=slurm", "profile=local",
+        "engine.num_microbatches=2", "engine.micro_batch_size=1", "engine.distributed_optimizer=true",
+        "engine.sequence_parallel=true", "engine.recompute=selective", "cluster=slurm", "profile=local",
         "tasks_per_node=4", f"run_root={tmp_path / 'runs'}", "name=tp2pp2", *SMALL,
     ]  # fmt: skip
     try:
@@ -44,13 +46,8 @@ def test_tp2_pp2_job_on_the_local_slurm_cluster(mg_home, tmp_path, request):
     run = tmp_path / "runs" / "train" / "tp2pp2"
     steps = [row for row in _metrics(run) if "actor/grad_norm" in row]
     assert len(steps) == 2 and all(row["actor/grad_norm"] > 0 for row in steps)
-    shards = sorted(p.name for p in (run / "checkpoints").glob("step_*/engine/mp_rank_*.pt"))
-    assert {s for s in shards} >= {
-        "mp_rank_00_000.pt",
-        "mp_rank_01_000.pt",
-        "mp_rank_00_001.pt",
-        "mp_rank_01_001.pt",
-    }
+    shards = {p.name for p in (run / "checkpoints").glob("step_*/engine/model_tp*_pp*.safetensors")}
+    assert shards >= {f"model_tp{t:02d}_pp{p:03d}.safetensors" for t in (0, 1) for p in (0, 1)}
     assert (run / "final" / "config.json").exists()
 
 
