@@ -14,11 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # helpers shared w
 NAMES = ("tiny-qwen2.5-vl", "tiny-qwen3-vl")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # the GPU tier's marker (also registered where that tier lives; registering twice is harmless)
-    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped with a reason without one)")
-
-
 @pytest.fixture(scope="session")
 def mg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private VRL_HOME for the session (exported, so worker subprocesses see the same models)."""
