@@ -60,4 +60,15 @@ def measure_step(engine, run_step) -> dict[str, int]:
     if getattr(engine, "reference", None) is not None:
         counts["params"] += parameter_bytes(engine.reference)
     counts["optimizer"], counts["step_counters"] = optimizer_bytes(engine.optimizer)
+    check_engine_hook(engine, counts)
     return counts
+
+
+def check_engine_hook(engine, counts: dict[str, int]) -> None:
+    """The engine's own ``memory_breakdown()`` (what the planner is checked against on every layout) agrees
+    with the storages counted here; it also counts AdamW's 0-dim step counters (4 bytes each on the host),
+    which the planner leaves out of device memory."""
+    hook = engine.memory_breakdown()
+    assert hook["params"] == counts["params"], (hook, counts)
+    assert hook["grads"] == counts["grads"], (hook, counts)
+    assert hook["optimizer"] == counts["optimizer"] + 4 * counts["step_counters"], (hook, counts)
