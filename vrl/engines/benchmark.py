@@ -21,7 +21,7 @@ Rows (each a function of :data:`ROWS`):
   ONE long video prompt (``sp_frames`` frames of ``sp_frame_side`` pixels, ≥ 16k tokens by default) at
   each ``engine.sequence_parallel_size`` S in ``sp_sizes``, run as S gloo processes (one per rank, Ulysses
   attention and sharded vision tower as the engine installs them); ratio = S's peak / S=1's. Goals: ≤ 0.55×
-  at S=2, ≤ 0.3× at S=4. Measured with the planner tests' ``PeakLiveBytes`` (``tests/vrl/planner/peak.py``):
+  at S=2, ≤ 0.3× at S=4. Measured with the planner's ``PeakLiveBytes`` (``vrl/planner/peak.py``):
   a ``TorchDispatchMode`` that follows every tensor an operator returns, forward and backward, until its
   storage is freed, and keeps the peak of the bytes alive at once, parameters and accumulated gradients
   excluded, so saved and transient activations (vision tower, all-to-all buffers, attention) count. The
@@ -281,20 +281,6 @@ STATE_BYTES_PER_PARAM = 16
 MIB = 2**20
 
 
-def _peak_tool() -> Any:
-    """The planner tests' module with ``PeakLiveBytes`` (one tool for activation peaks in the project)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "tests" / "vrl" / "planner" / "peak.py"
-    if not path.is_file():
-        raise ValueError(f"the sp rows measure with {path}, absent here: run from a clone with tests/")
-    spec = importlib.util.spec_from_file_location("_vrl_planner_peak", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _input_tensors(mb: Any) -> list[torch.Tensor]:
     return [v for v in mb.model_inputs().values() if isinstance(v, torch.Tensor)]
 
@@ -336,7 +322,8 @@ def sp_worker(
 
     if threads:
         torch.set_num_threads(threads)
-    tool = _peak_tool()
+    from vrl.planner import peak as tool
+
     ctx = init_distributed(sequence_parallel=sp)
     path = Path(model)
     torch.manual_seed(0)

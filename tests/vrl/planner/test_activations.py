@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peak import PeakLiveBytes, measure_update, saved_bytes_by_module
 from video_batches import build_model, micro_batch, video_prompt
 
 from vrl.planner.activations import (
@@ -27,6 +26,7 @@ from vrl.planner.activations import (
     megatron_probs_bytes,
 )
 from vrl.planner.layout import Layout
+from vrl.planner.peak import PeakLiveBytes, measure_update, saved_bytes_by_module
 from vrl.planner.shapes import ModelShapes
 
 TOLERANCE = 0.25

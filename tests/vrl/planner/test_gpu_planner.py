@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peak import measure_update
 from video_batches import build_model, micro_batch, video_prompt
 
 from vrl.planner.activations import hf_activations
 from vrl.planner.layout import Layout
+from vrl.planner.peak import measure_update
 from vrl.planner.shapes import ModelShapes
 
 pytestmark = pytest.mark.gpu
