@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vrl.benchmark_io import json_flag_argv, write_json
 from vrl.config import ConfigError, parse
 from vrl.log import get_logger, result_logger, setup_logging
 
@@ -563,26 +564,8 @@ def run(cfg: EngineBenchmarkConfig) -> dict[str, Any]:
         "table": table,
     }
     if cfg.json:
-        out = Path(cfg.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(out)
+        write_json(cfg.json, doc)
     return doc
-
-
-def _argv(argv: Sequence[str]) -> list[str]:
-    """``--json PATH`` / ``--json=PATH`` as ``json=PATH``; everything else is key=value."""
-    out, args = [], list(argv)
-    while args:
-        a = args.pop(0)
-        if a == "--json" and args:
-            out.append(f"json={args.pop(0)}")
-        elif a.startswith("--json="):
-            out.append(f"json={a.split('=', 1)[1]}")
-        else:
-            out.append(a)
-    return out
 
 
 def main(argv: Sequence[str]) -> int:
@@ -592,7 +575,7 @@ def main(argv: Sequence[str]) -> int:
         sp_worker(model, int(sp), json.loads(frames), int(side), int(response), int(threads), out)
         return 0
     try:
-        cfg, _ = parse(EngineBenchmarkConfig, _argv(argv))
+        cfg, _ = parse(EngineBenchmarkConfig, json_flag_argv(argv))
     except ConfigError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2

@@ -8,8 +8,9 @@ import time
 import pytest
 import torch
 
+from vrl.benchmark_io import json_flag_argv as _argv
 from vrl.config import parse
-from vrl.rollout.benchmark import WIDE_TEXT, PeakSampler, SyncBenchmarkConfig, _argv, markdown
+from vrl.rollout.benchmark import WIDE_TEXT, PeakSampler, SyncBenchmarkConfig, markdown
 
 
 def test_json_flag_and_validation():
