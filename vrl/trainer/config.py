@@ -46,6 +46,8 @@ class ScheduleConfig:
     """W&B project when metrics names wandb (account, entity, offline mode: WANDB_API_KEY, WANDB_ENTITY, WANDB_MODE)."""
     export_final: bool = True
     """Export the final policy as a Hugging Face checkpoint in <run>/final/."""
+    async_rollout: bool = False
+    """One-step-off asynchronous training: the rollout engine generates step t+1's batch with the weights of step t-1 while step t updates (staleness exactly one update), hiding generation behind the update. Needs algorithm.rollout_correction=tis|mis (the importance weight π_train / π_rollout corrects the staleness) and a one-rank trainer; see vrl/trainer/async_rollout.py."""
 
     def validate(self) -> None:
         if not 0 <= self.total_steps <= MAX_STEPS:
@@ -156,6 +158,10 @@ class Config(LaunchConfig):
                 f"mix.num_offline_per_group={self.mix.num_offline_per_group} must be < rollout.n={n}: "
                 "groups need online samples"
             )
+        if self.trainer.async_rollout:
+            from vrl.trainer.async_rollout import check_async_config
+
+            check_async_config(self.rollout.name, self.algorithm.rollout_correction, world)
         check_token_budget(
             self.engine,
             self.data.max_prompt_length + self.rollout.max_response_length,

@@ -1,7 +1,8 @@
 """The RL training loop. It orchestrates; the math lives in vrl.algorithms, the phases in their modules.
 
 One step: prompts → rollout groups (mixing, dynamic sampling) → advantages → log-probs → optimizer
-step(s) → weights into the rollout engine → one metrics line. Checkpoints are periodic and atomic; a
+step(s) → weights into the rollout engine → one metrics line. With ``trainer.async_rollout`` the next
+step's groups are generated during this step's update (:mod:`vrl.trainer.async_rollout`). Checkpoints are periodic and atomic; a
 restarted job resumes from the latest complete one and repeats exactly what the killed job would have
 done (seeded sampling per step, sampler position and RNG restored).
 """
@@ -32,7 +33,8 @@ from vrl.rollout.base import SamplingParams
 from vrl.rollout.sync import sync_weights
 from vrl.trainer import checkpoint as ckpt
 from vrl.trainer import report, resume
-from vrl.trainer.collect import collect
+from vrl.trainer.async_rollout import AsyncRollout, ReadyBatch, batch_from_state, batch_to_state
+from vrl.trainer.collect import CollectResult, collect
 from vrl.trainer.components import build_engine, build_rollout, needs_old_logprobs, num_updates
 from vrl.trainer.config import Config
 from vrl.trainer.run_report import RunReport
@@ -104,14 +106,19 @@ class Trainer:
         self.finished = False  # the final checkpoint is written: only the export and summary may be left
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self._val_prompts: list[Prompt] | None = None
+        self._rollout_version = 0  # RL updates applied to the rollout engine's weights
+        self._ahead: ReadyBatch | None = None  # the next step's batch, generated during this step
+        self._async = AsyncRollout(self._collect) if cfg.trainer.async_rollout else None
+        if self._async is not None and device.has_gpu() and cfg.rollout.name == "vllm":
+            logger.info("trainer.async_rollout: vLLM does not sleep during updates (it generates meanwhile)")
 
     # ---- data ----------------------------------------------------------------------------------------
-    def _next_prompts(self) -> list[Prompt]:
-        """This rank's share of the next global batch of records, processed."""
+    def _next_prompts(self, step: int) -> list[Prompt]:
+        """This rank's share of the next global batch of records, processed (uid ``<step>-<record index>``)."""
         indices = PromptSampler.shard(self.sampler.next_batch(), self.dist.dp_rank, self.dist.dp_size)
         prompts = []
         for i in indices:
-            p = self.builder.build(self.train_records[i], uid=f"{self.step}-{i}")
+            p = self.builder.build(self.train_records[i], uid=f"{step}-{i}")
             if p is not None:
                 prompts.append(p)
         return prompts
@@ -153,28 +160,63 @@ class Trainer:
         )
 
     # ---- one step -------------------------------------------------------------------------------------
+    def _collect(self, step: int) -> CollectResult:
+        """The rollout groups of ``step`` with the rollout engine's current weights (seeded by the step:
+        the same in the main thread or the asynchronous rollout's)."""
+        cfg = self.cfg
+        return collect(
+            lambda: self._next_prompts(step),
+            self.rollout,
+            self._sampling(),
+            lambda rnd: self._seed(step, rnd),
+            cfg.reward,
+            cfg.mix,
+            self._make_offline,
+            self.dist,
+            groups_per_rank=cfg.trainer.rollout_batch_size // self.dist.dp_size,
+            dynamic_sampling=cfg.algorithm.dynamic_sampling,
+            max_rounds=cfg.algorithm.dynamic_sampling_max_rounds,
+            greedy_baseline=cfg.algorithm.needs_greedy_baseline,
+        )
+
+    def _take_batch(self, step: int) -> tuple[ReadyBatch, bool]:
+        """``step``'s batch and whether it was collected just now (else: generated ahead). Asynchronous:
+        then starts generating the next step's batch with the current weights, before this step's update."""
+        batch, self._ahead = self._ahead, None
+        now = batch is None
+        if batch is None:
+            start = time.perf_counter()
+            batch = ReadyBatch(step, self._rollout_version, self._collect(step))
+            batch.generate_s = time.perf_counter() - start
+        assert batch.step == step, (batch.step, step)
+        if self._async is not None and step + 1 < self.cfg.trainer.total_steps:
+            self._async.submit(step + 1, self._rollout_version)
+        return batch, now
+
+    def _async_metrics(self, batch: ReadyBatch, timer: PhaseTimer) -> dict[str, float]:
+        """Asynchronous rollout: wait for the next step's batch (before the weight sync) and report staleness
+        and how much of its generation the update hid."""
+        if self._async is None:
+            return {}
+        metrics = {"async/staleness": float(self.step - batch.weight_version)}
+        if self._async.in_flight:
+            with timer("rollout_wait"):
+                self._ahead = self._async.result()
+            metrics["time/generate_ahead_s"] = self._ahead.generate_s
+            metrics["time/overlap_s"] = max(0.0, self._ahead.generate_s - self._ahead.wait_s)
+        return metrics
+
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         timer = PhaseTimer()
         start = time.perf_counter()
         step = self.step
         with timer("rollout"):
-            result = collect(
-                self._next_prompts,
-                self.rollout,
-                self._sampling(),
-                lambda rnd: self._seed(step, rnd),
-                cfg.reward,
-                cfg.mix,
-                self._make_offline,
-                self.dist,
-                groups_per_rank=cfg.trainer.rollout_batch_size // self.dist.dp_size,
-                dynamic_sampling=cfg.algorithm.dynamic_sampling,
-                max_rounds=cfg.algorithm.dynamic_sampling_max_rounds,
-                greedy_baseline=cfg.algorithm.needs_greedy_baseline,
-            )
-        timer.seconds["rollout"] -= result.reward_seconds
-        timer.seconds["reward"] += result.reward_seconds
+            batch, collected_now = self._take_batch(step)
+        result = batch.result
+        if collected_now:  # else the rewards were computed in the rollout thread, hidden or in rollout_wait
+            timer.seconds["rollout"] -= result.reward_seconds
+            timer.seconds["reward"] += result.reward_seconds
         trajs = [t for g in result.groups for t in g]
         self._require_trajectories(len(trajs), f"step {step + 1}")
         old_pass = needs_old_logprobs(cfg)
@@ -191,7 +233,8 @@ class Trainer:
         adv_metrics = assign_advantages(
             trajs, cfg.algorithm, cfg.rollout.max_response_length, self.kl_ctrl.value
         )
-        self.rollout.sleep()
+        if self._async is None:  # an asynchronous rollout engine is generating now
+            self.rollout.sleep()
         with timer("update"):
             actor = optimize(
                 self.engine,
@@ -204,9 +247,12 @@ class Trainer:
                 on_policy=not old_pass,
                 kl_coef=self.kl_ctrl.value,
             )
-        self.rollout.wake()
+        if self._async is None:
+            self.rollout.wake()
+        async_metrics = self._async_metrics(batch, timer)
         with timer("sync"):
             sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
+        self._rollout_version = step + 1
         elapsed = time.perf_counter() - start
         tokens = sum(t.prompt.input_ids.numel() + t.response_len for t in trajs)
         metrics: dict[str, float] = {
@@ -223,6 +269,7 @@ class Trainer:
             "perf/tokens_per_s": tokens / max(elapsed, 1e-9),
             "perf/step_s": elapsed,
             **{f"time/{k}_s": v for k, v in timer.seconds.items()},
+            **async_metrics,
         }
         if old_pass:  # else the update passes report it (actor/entropy, aggregated like the loss)
             metrics["actor/entropy"] = _mean_tokens(entropy)
@@ -318,6 +365,8 @@ class Trainer:
             "val_after": self.val_after,
             "finished": self.finished,
             "kl_ctrl": self.kl_ctrl.state_dict(),
+            # asynchronous rollout: the next step's batch, already drawn from the sampler and generated
+            "async_batch": batch_to_state(self._ahead, _record_index) if self._ahead else None,
         }
 
     def save(self) -> None:
@@ -354,6 +403,11 @@ class Trainer:
         self.finished = bool(state.get("finished"))
         if state.get("kl_ctrl"):
             self.kl_ctrl.load_state_dict(state["kl_ctrl"])
+        self._rollout_version = self.step
+        if state.get("async_batch"):  # trained next, whatever async_rollout is now: the sampler is past it
+            self._ahead = batch_from_state(
+                state["async_batch"], lambda i, uid: self.builder.build(self.train_records[i], uid=uid)
+            )
         if changes:
             self._apply_changes(changes)
         sync_weights(self.rollout, self.engine, self.cfg.rollout.sync_bucket_mb)
@@ -400,6 +454,8 @@ class Trainer:
             metric_logger.log(metrics, self.global_step)
             if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.total_steps:
                 self.save()
+        if self._async is not None:
+            self._async.close()
         after = self.run_validation("after")
         if after:
             metric_logger.log(after, self.global_step)
@@ -444,6 +500,11 @@ STDOUT_KEYS = [
     "sft/nll",
     "sft/step_s",
 ]
+
+
+def _record_index(prompt: Prompt) -> int:
+    """The training record a prompt was built from (its uid is ``<step>-<record index>``)."""
+    return int(prompt.uid.rsplit("-", 1)[1])
 
 
 def _mean_tokens(rows: list[torch.Tensor]) -> float:
