@@ -331,3 +331,21 @@ def math(draw: Draw) -> Item:
         str(value),
         f"The image shows {expression}. Computing it gives {value}.",
     )
+
+
+@register_family("color_image", "multiple choice", "image")
+def color_image(draw: Draw) -> Item:
+    """The image counterpart of ``color``: one still object, the same options and answer scheme, so joint
+    image + video training can be compared with video-only training on the same skill."""
+    base = _image(draw)
+    col = draw.balanced(COLOR_NAMES, "answer")
+    shape = draw.rng.choice(SHAPES)
+    obj = _one_object(draw, base, shape, col, "still")
+    options, letter = draw.options(col, COLOR_NAMES)
+    return Item(
+        Scene(**base, objects=(obj,)),
+        f"What color is the {shape} in the image?",
+        letter,
+        f"There is one {shape} in the image and it is {col}. The option {col} is {letter}.",
+        options,
+    )

@@ -63,6 +63,11 @@ class ToyConfig:
     """Validation records (generated from a different stream than the training records)."""
     families: list[str] = field(default_factory=list)
     """Task families to include (see vrl.toy.tasks); empty: all."""
+    val_families: list[str] = field(default_factory=list)
+    """Task families of the validation split, a subset of ``families``; empty: the same as ``families``.
+    Records are dealt round-robin over a split's families and drawn from the record's index, so two suites
+    with the same validation families, ``num_val`` and seed hold identical validation records whatever their
+    training families (vrl.trainer.compare_joint validates both arms on the same video records this way)."""
     min_side: int = 64
     """Smallest frame width/height in pixels (odd sizes are drawn too)."""
     max_side: int = 192
@@ -104,15 +109,25 @@ class ToyConfig:
             raise ValueError("coverage_every must be ≥ 0 and coverage_max_duration ≥ max_duration")
         from vrl.toy.tasks import family_names
 
-        unknown = sorted(set(self.families) - set(family_names()))
+        unknown = sorted((set(self.families) | set(self.val_families)) - set(family_names()))
         if unknown:
             raise ValueError(f"Unknown toy families {unknown}. Known families: {', '.join(family_names())}.")
+        outside = sorted(set(self.val_families) - set(self.families or family_names()))
+        if outside:
+            raise ValueError(f"toy.val_families {outside} are not among toy.families {self.families}")
 
     def generation_fields(self) -> dict[str, Any]:
         """The fields that determine the suite's content (everything but where it is written)."""
         skip = ("out", "num_workers")
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(ToyConfig) if f.name not in skip}
-        data["families"] = sorted(self.families)
+        from vrl.toy.tasks import family_names
+
+        # empty means every registered family: name them, so that a new family changes the hash
+        data["families"] = sorted(self.families or family_names())
+        if self.val_families:
+            data["val_families"] = sorted(self.val_families)
+        else:  # absent when unused: the hash of every suite without it stays what it was
+            del data["val_families"]
         data["fps_choices"] = [float(f) for f in self.fps_choices]
         return data
 

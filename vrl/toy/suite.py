@@ -50,9 +50,10 @@ def suite_dir(cfg: ToyConfig) -> Path:
     return vrl_home() / "toy" / f"toy-{cfg.content_hash()}"
 
 
-def selected_families(cfg: ToyConfig) -> list[Family]:
-    """Families in registry order (so the suite does not depend on the order they were listed in)."""
-    names = [n for n in family_names() if not cfg.families or n in cfg.families]
+def selected_families(cfg: ToyConfig, split: str = "train") -> list[Family]:
+    """Families of ``split`` in registry order (so the suite does not depend on the order they were listed in)."""
+    chosen = cfg.val_families if split == "val" and cfg.val_families else cfg.families
+    names = [n for n in family_names() if not chosen or n in chosen]
     return [get_family(n) for n in names]
 
 
@@ -75,7 +76,7 @@ def _media_path(split: str, i: int, scene: Scene) -> str:
 def plan_split(cfg: ToyConfig, split: str) -> list[tuple[dict[str, Any], Scene]]:
     """The records of one split with their scenes (no file is written). Pure: same cfg → same output."""
     count = cfg.num_train if split == "train" else cfg.num_val
-    families = selected_families(cfg)
+    families = selected_families(cfg, split)
     out = []
     for i in range(count):
         fam_index = i % len(families)

@@ -25,7 +25,7 @@ def test_plan_is_pure(plan):
 
 
 def test_registry_raises_listing_names():
-    assert len(family_names()) == 15
+    assert len(family_names()) == 16
     with pytest.raises(ValueError, match="Known families: color"):
         get_family("nope")
 
