@@ -38,7 +38,16 @@ class RolloutConfig:
     sync_bucket_mb: int = 512
     """Weight sync after each update: the training engine gathers its weights into full tensors this many
     MiB at a time and streams them into the rollout engine (extra memory about one bucket; fewer, larger
-    gathers with bigger buckets). vllm loads them in memory when it runs in the trainer's process."""
+    gathers with bigger buckets). vllm loads them in memory: its engine runs in the trainer's processes."""
+    tensor_parallel_size: int = 1
+    """vllm: trainer ranks per rollout engine. One engine per group of this many consecutive ranks on a
+    node, each rank a tensor-parallel shard of it (vLLM's external_launcher mode); prompts of the group's
+    ranks are gathered to it and the results scattered back (:mod:`vrl.rollout.groups`). Must divide the
+    ranks per node; hf: 1."""
+    data_parallel_size: int = 0
+    """Rollout engines in all: 0 derives it (world / tensor_parallel_size, the only layout a colocated
+    rollout has); it may differ from the trainer's data-parallel size, prompts are then split over the
+    engines."""
 
     def validate(self) -> None:
         if self.n < 1:
@@ -53,6 +62,11 @@ class RolloutConfig:
             raise ValueError("rollout.top_k and rollout.val_temperature must be >= 0")
         if self.sync_bucket_mb < 1:
             raise ValueError(f"rollout.sync_bucket_mb must be >= 1, got {self.sync_bucket_mb}")
+        if self.tensor_parallel_size < 1 or self.data_parallel_size < 0:
+            raise ValueError(
+                "rollout.tensor_parallel_size must be >= 1 and rollout.data_parallel_size >= 0 (0: derived), "
+                f"got {self.tensor_parallel_size} and {self.data_parallel_size}"
+            )
         if self.batch_size < 1:
             raise ValueError(f"rollout.batch_size must be >= 1, got {self.batch_size}")
         if not 0 < self.gpu_memory_utilization <= 1:

