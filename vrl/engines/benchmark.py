@@ -25,8 +25,9 @@ Rows (each a function of :data:`ROWS`):
   a ``TorchDispatchMode`` that follows every tensor an operator returns, forward and backward, until its
   storage is freed, and keeps the peak of the bytes alive at once, parameters and accumulated gradients
   excluded, so saved and transient activations (vision tower, all-to-all buffers, attention) count. The
-  micro-batch's own tensors (token ids, float pixel patches) are excluded as well and reported apart
-  (``input_mib``): every SP rank holds the whole micro-batch, so they do not shrink with S. The tiny
+  micro-batch's own tensors (token ids, pixel patches) are excluded as well and reported apart
+  (``input_mib``, the largest rank's): as in the engine, each SP rank holds only the pixel patches of
+  the frames it encodes (:meth:`vrl.models.vision_reuse.VisionReuse.plan`), the token ids in full. The tiny
   model's activations dominate at this length (its weights are ~4 MB, a 16k-token micro-batch's
   activations over a GB), so no widening is needed; the weights are not part of the number.
 - ``sp_frames``: the longest video (frames at the fixed frame size) whose update fits a per-rank cap, at
@@ -282,27 +283,27 @@ STATE_BYTES_PER_PARAM = 16
 MIB = 2**20
 
 
-def _input_tensors(mb: Any) -> list[torch.Tensor]:
-    return [v for v in mb.model_inputs().values() if isinstance(v, torch.Tensor)]
+def _input_tensors(mb: Any, media: dict[str, Any] | None = None) -> list[torch.Tensor]:
+    tensors = [v for v in mb.model_inputs().values() if isinstance(v, torch.Tensor)]
+    return tensors + [m.pixels for m in (media or {}).values()]
 
 
-def measure_activations(tool: Any, model: torch.nn.Module, mb: Any) -> int:
-    """Peak activation bytes of one training micro-batch (``ResponseLogProbs`` forward, a loss over the
-    response log-probs, backward), as the planner tests' ``measure_update`` measures it, except that the
-    micro-batch's own tensors are excluded too: they are the input every rank holds in full (reported
-    apart), and a slice view of the pixels would otherwise count the whole input storage as activation."""
+def measure_activations(tool: Any, policy: torch.nn.Module, mb: Any, media: dict[str, Any] | None) -> int:
+    """Peak activation bytes of one training micro-batch (``ResponseLogProbs`` forward with the engine's
+    planned ``media``, a loss over the response log-probs, backward), as the planner tests'
+    ``measure_update`` measures it, except that the micro-batch's own tensors are excluded too: they are
+    this rank's input (reported apart), and a slice view of the pixels would otherwise count the whole
+    input storage as activation."""
     from contextlib import ExitStack
 
-    from vrl.models.policy import ResponseLogProbs
-
-    policy = ResponseLogProbs(model).train()
-    params = list(model.parameters())
-    tracker = tool.PeakLiveBytes(params + _input_tensors(mb))
+    policy.train()
+    params = list(policy.parameters())
+    tracker = tool.PeakLiveBytes(params + _input_tensors(mb, media))
     with ExitStack() as stack:
         handles = [p.register_post_accumulate_grad_hook(lambda p: tracker.exclude(p.grad)) for p in params]
         stack.callback(lambda: [h.remove() for h in handles])
         with tracker:
-            logp, _ = policy(mb)
+            logp, _ = policy(mb, media=media)
             loss = -(logp * mb.token_mask).sum() / mb.token_mask.sum()
             loss.backward()
     return int(tracker.peak)
@@ -313,13 +314,16 @@ def sp_worker(
 ) -> None:
     """One rank of the sp rows (``RANK``/``WORLD_SIZE`` from the environment, world = S): the model with
     Ulysses attention and a sharded vision tower as the engine installs them, one micro-batch per length
-    in ``frames``; rank 0 writes every rank's peak activation bytes as JSON."""
+    in ``frames`` whose pixels this rank receives only for the frames it encodes (the engine's media
+    plan); rank 0 writes every rank's peak activation and input bytes as JSON."""
     import torch.distributed as dist
 
     from vrl.batch import collate
     from vrl.distributed import init_distributed, shutdown
     from vrl.engines.sequence_parallel import parallelize_sequence
+    from vrl.engines.vision_sharding import local_patch_range
     from vrl.models.loading import load_hf_model, load_processor
+    from vrl.models.policy import ResponseLogProbs
 
     if threads:
         torch.set_num_threads(threads)
@@ -332,28 +336,34 @@ def sp_worker(
     m.set_attn_implementation("sdpa")
     if sp > 1:
         parallelize_sequence(m, ctx)
+    policy = ResponseLogProbs(m)
+    split = (lambda grid: local_patch_range(grid, sp, ctx.sp_rank)) if sp > 1 else None
     pad_id = int(m.config.get_text_config().pad_token_id or 0)
     processor = load_processor(path)
     ids = [100 + (7 * i) % 1000 for i in range(response)]
     result: dict[str, Any] = {"sp": sp, "params": sum(p.numel() for p in m.parameters()), "runs": []}
     for count in frames:
-        mb = collate([video_trajectory(processor, count, side, 0, ids)], pad_id)
+        traj = video_trajectory(processor, count, side, 0, ids)
+        mb = collate([traj], pad_id)
+        media = policy.vision_reuse.plan(mb.vision, [traj.prompt], split)  # pops the full pixels
         tokens = int(mb.input_ids.shape[1])
         wall = time.perf_counter()
-        peak = measure_activations(tool, m, mb)
+        peak = measure_activations(tool, policy, mb, media)
         m.zero_grad(set_to_none=True)
-        peaks: list[Any] = [None] * ctx.world_size
-        dist.all_gather_object(peaks, peak)
-        inputs = sum(t.untyped_storage().nbytes() for t in _input_tensors(mb))
+        inputs = sum(t.untyped_storage().nbytes() for t in _input_tensors(mb, media))
+        per_rank: list[Any] = [None] * ctx.world_size
+        dist.all_gather_object(per_rank, (peak, inputs))
         result["runs"].append(
             {
                 "frames": count,
                 "tokens": tokens,
-                "peak_bytes": peaks,
-                "input_bytes": inputs,
+                "peak_bytes": [p for p, _ in per_rank],
+                "input_bytes_per_rank": [i for _, i in per_rank],
+                "input_bytes": max(i for _, i in per_rank),
                 "seconds": time.perf_counter() - wall,
             }
         )
+        del traj, mb, media
         logger.info("S=%d, %d frames (%d tokens): peak %.1f MiB on rank 0", sp, count, tokens, peak / MIB)
     if ctx.is_main:
         Path(out).write_text(json.dumps(result))
@@ -432,7 +442,7 @@ def sp_memory_row(w: Workload) -> dict[str, Any]:
         "contenders": {f"S={sp}": v for sp, v in peak.items()},
         "per_rank_mib": {f"S={sp}": [b / MIB for b in r["peak_bytes"]] for sp, r in long.items()},
         "seconds": {f"S={sp}": r["seconds"] for sp, r in long.items()},
-        "input_mib": long[1]["input_bytes"] / MIB,
+        "input_mib": {f"S={sp}": r["input_bytes"] / MIB for sp, r in long.items()},
         "unit": " MiB",
         "ratio": {"label": "vs S=1", "values": {f"S={sp}": v for sp, v in ratio.items()}},
         "goal": "≤ 0.55× at S=2, ≤ 0.3× at S=4",
@@ -440,21 +450,25 @@ def sp_memory_row(w: Workload) -> dict[str, Any]:
     }
 
 
+def _rank_total(run: dict[str, Any]) -> int:
+    """The largest rank's activation peak plus its own inputs."""
+    inputs = run.get("input_bytes_per_rank") or [run["input_bytes"]] * len(run["peak_bytes"])
+    return max(p + i for p, i in zip(run["peak_bytes"], inputs, strict=True))
+
+
 def sp_frames_row(w: Workload) -> dict[str, Any]:
     meas = sp_measurements(w)
     params = meas[1]["params"]
     fit, states = {}, {}
     for sp, m in meas.items():
-        hi, lo = (
-            {"frames": r["frames"], "bytes": max(r["peak_bytes"]) + r["input_bytes"]} for r in m["runs"]
-        )
+        hi, lo = ({"frames": r["frames"], "bytes": _rank_total(r)} for r in m["runs"])
         slope = (hi["bytes"] - lo["bytes"]) / (hi["frames"] - lo["frames"])
         if slope <= 0:
             raise RuntimeError(f"S={sp}: the peak did not grow from {lo['frames']} to {hi['frames']} frames")
         fit[sp] = (slope, hi["bytes"] - slope * hi["frames"])
         states[sp] = STATE_BYTES_PER_PARAM * params / sp
     top = meas[1]["runs"][0]
-    cap = w.cfg.sp_cap_mb * MIB or max(top["peak_bytes"]) + top["input_bytes"] + states[1]
+    cap = w.cfg.sp_cap_mb * MIB or _rank_total(top) + states[1]
     # + 1e-6: S=1 at the default cap lands on sp_frames up to float rounding
     frames = {sp: int(((cap - states[sp] - b) / a + 1e-6) // 2 * 2) for sp, (a, b) in fit.items()}
     ratio = {sp: frames[sp] / frames[1] for sp in frames}
@@ -536,10 +550,11 @@ def markdown(cfg: EngineBenchmarkConfig, w: Workload, rows: list[dict[str, Any]]
             )
         for r in sp_rows:
             if "input_mib" in r:
+                held = ", ".join(f"{k} {v:.1f}" for k, v in r["input_mib"].items())
                 lines += [
                     "",
-                    f"Inputs (token ids, float pixel patches) every rank holds in full, not counted above: "
-                    f"{r['input_mib']:.1f} MiB; the frames row counts them.",
+                    f"Inputs per rank (token ids in full, the pixel patches of the frames the rank encodes), "
+                    f"not counted above: {held} MiB; the frames row counts them.",
                 ]
     return "\n".join(lines) + "\n"
 

@@ -37,9 +37,11 @@ from vrl.engines.memory import StorageCounter, gradient_bytes, state_tensors
 from vrl.engines.microbatch import Layout, agree_on_count, plan_micro_batches
 from vrl.engines.packing import pack, use_varlen_sdpa
 from vrl.engines.sequence_parallel import parallelize_sequence
+from vrl.engines.vision_sharding import local_patch_range
 from vrl.log import get_logger
 from vrl.models.loading import copy_processor_files, load_hf_model
 from vrl.models.policy import ResponseLogProbs, decoder_layers
+from vrl.models.vision_reuse import MediaInputs
 
 logger = get_logger(__name__)
 
@@ -142,18 +144,42 @@ class FSDPEngine(TrainingEngine):
             plan += [[] for _ in range(int(count.item()) - len(plan))]
         return plan, sum(1 for indices in plan if indices)
 
-    def _collate(self, trajs: list[Trajectory]) -> MicroBatch:
-        """A padded or (``engine.packing``) packed micro-batch on this rank's device."""
+    def _collate(
+        self, trajs: list[Trajectory], module: ResponseLogProbs
+    ) -> tuple[MicroBatch, dict[str, MediaInputs]]:
+        """A padded or (``engine.packing``) packed micro-batch on this rank's device, and its media as
+        ``module`` will encode them (:mod:`vrl.models.vision_reuse`: each prompt once; under sequence
+        parallelism only this rank's part of the pixels reaches the device)."""
         build = pack if self.cfg.packing else collate
-        return build(trajs, self.pad_id, self.cfg.share_prompts).to(self.dist.device)
+        mb = build(trajs, self.pad_id, self.cfg.share_prompts)
+        # the vision tensors a forward reads, and the prompts they concatenate (vrl.batch / packing)
+        distinct = list({id(t.prompt): t.prompt for t in trajs}.values())
+        if module.uses_shared_pass(mb):
+            assert mb.shared is not None
+            vision, prompts = mb.shared.vision, distinct
+            for key in ("pixel_values", "pixel_values_videos"):  # the rows' copies are never read
+                mb.vision.pop(key, None)
+        elif mb.packed is not None and mb.packed.shared:
+            vision, prompts = mb.vision, distinct
+        else:
+            vision, prompts = mb.vision, [t.prompt for t in trajs]
+        split = None
+        if self.dist.sp_size > 1:
+            s, r = self.dist.sp_size, self.dist.sp_rank
+            split = lambda grid: local_patch_range(grid, s, r)  # noqa: E731
+        media = module.vision_reuse.plan(vision, prompts, split)
+        device = self.dist.device
+        return mb.to(device), {k: m.to(device) for k, m in media.items()}
 
-    def _dummy(self, template: list[Trajectory]) -> MicroBatch:
+    def _dummy(
+        self, template: list[Trajectory], module: ResponseLogProbs
+    ) -> tuple[MicroBatch, dict[str, MediaInputs]]:
         """A one-sample batch for ranks with fewer micro-batches (its loss is multiplied by 0)."""
         if not template:
             raise RuntimeError(
                 "a rank without trajectories cannot pad FSDP passes; give every rank >= 1 trajectory"
             )
-        return self._collate(template[:1])
+        return self._collate(template[:1], module)
 
     # ---- TrainingEngine ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -169,17 +195,19 @@ class FSDPEngine(TrainingEngine):
         plan, _ = self._split(trajs, training=False)
         logps: list[torch.Tensor] = [torch.empty(0)] * len(trajs)
         ents: list[torch.Tensor] = [torch.empty(0)] * len(trajs)
-        for indices in plan:
-            if not indices:
-                module(self._dummy(trajs))
-                continue
-            mb = self._collate([trajs[i] for i in indices])
-            logp, ent = module(mb, with_entropy=with_entropy)
-            for row, i in enumerate(indices):
-                n = int(mb.response_lens[row])
-                logps[i] = logp[row, :n].float().cpu()
-                if ent is not None:
-                    ents[i] = ent[row, :n].float().cpu()
+        with module.vision_reuse.caching():  # one pass, fixed weights: each prompt's media encoded once
+            for indices in plan:
+                if not indices:
+                    mb, media = self._dummy(trajs, module)
+                    module(mb, media=media)
+                    continue
+                mb, media = self._collate([trajs[i] for i in indices], module)
+                logp, ent = module(mb, with_entropy=with_entropy, media=media)
+                for row, i in enumerate(indices):
+                    n = int(mb.response_lens[row])
+                    logps[i] = logp[row, :n].float().cpu()
+                    if ent is not None:
+                        ents[i] = ent[row, :n].float().cpu()
         return LogProbs(logps, ents if with_entropy else None)
 
     def train_step(self, trajs: list[Trajectory], loss_fn: LossFn, *, need_entropy: bool) -> dict[str, float]:
@@ -189,8 +217,11 @@ class FSDPEngine(TrainingEngine):
         weights: dict[str, float] = {}
         for indices in plan:
             real = bool(indices)
-            mb = self._collate([trajs[i] for i in indices]) if real else self._dummy(trajs)
-            logp, ent = self.policy(mb, with_entropy=need_entropy)
+            if real:
+                mb, media = self._collate([trajs[i] for i in indices], self.policy)
+            else:
+                mb, media = self._dummy(trajs, self.policy)
+            logp, ent = self.policy(mb, with_entropy=need_entropy, media=media)
             loss, metrics = loss_fn(logp, ent, mb)
             (loss if real else loss * 0.0).backward()
             if real:

@@ -210,6 +210,85 @@ def shared_prefix_mask(layout: PackedLayout, attn_implementation: str, dtype: to
 VARLEN_SDPA = "vrl_varlen_sdpa"
 """Attention implementation name of :func:`varlen_sdpa` in transformers' registries."""
 
+#: text-model attention implementations that read a packed row's structure, shared prompts included,
+#: from the text position row (:func:`attention_blocks`): callers give them no (T, T) mask
+POSITION_BLOCKED_ATTENTION: set[str] = {VARLEN_SDPA}
+
+#: (start, prefix_end, end, mask): tokens [start, prefix_end) attend causally among themselves; tokens
+#: [prefix_end, end) (the responses of a shared prompt) attend to keys [start, end) under ``mask``
+#: (1, 1, end − prefix_end, end − start) bool, or there are none (mask None, prefix_end == end)
+Block = tuple[int, int, int, "torch.Tensor | None"]
+
+
+def attention_blocks(text_positions: torch.Tensor) -> list[Block]:
+    """The attention blocks of one packed row from its text positions (T,).
+
+    A sequence starts where the position is 0. Inside it, a break in the positions (a token whose
+    position is not its predecessor's + 1) starts a branch: a response after a shared prompt, whose
+    positions restart at the prompt length p (:func:`position_ids`); the first response follows the
+    prompt without a break, so the prompt is the sequence's first p tokens, p read at the first break. The prefix (prompt, or the whole
+    trajectory when nothing branches) is causal; each branch sees the whole prefix and its own earlier
+    tokens, which is :func:`shared_prefix_mask` restricted to its rows. Memory: one mask of
+    (response tokens × sequence length) per shared sequence, never (T × T)."""
+    pos = text_positions.reshape(-1)
+    t = pos.numel()
+    brk = torch.ones(t, dtype=torch.bool, device=pos.device)
+    brk[1:] = pos[1:] != pos[:-1] + 1
+    starts = torch.nonzero(pos == 0).flatten().tolist()
+    if starts[:1] != [0]:
+        starts = [0, *starts]
+    blocks: list[Block] = []
+    for a, e in pairwise([*starts, t]):
+        inner = torch.nonzero(brk[a + 1 : e]).flatten()
+        if inner.numel() == 0:
+            blocks.append((a, e, e, None))
+            continue
+        # responses restart at the prompt length: the second one's first position says where the first
+        # one began (it follows the prompt without a break)
+        pb = a + int(pos[a + 1 + int(inner[0])])
+        assert a < pb <= a + 1 + int(inner[0]), "a response restarts at its prompt's length"
+        starts_here = brk[pb:e].clone()
+        starts_here[0] = True
+        branch = torch.cumsum(starts_here.long(), 0)  # (n,) branch id of each response token
+        n = e - pb
+        mask = torch.ones(n, e - a, dtype=torch.bool, device=pos.device)
+        own = torch.ones(n, n, dtype=torch.bool, device=pos.device).tril()
+        mask[:, pb - a :] = (branch[:, None] == branch[None, :]) & own
+        blocks.append((a, pb, e, mask[None, None]))
+    return blocks
+
+
+#: (q, k, v (B, H, Tq | Tk, D), bool mask or None for causal) -> (B, H, Tq, D)
+Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def blocked_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, blocks: list[Block], attend: Attend
+) -> torch.Tensor:
+    """Attention of a packed row (B, H, T, D) block by block (:func:`attention_blocks`): the same values
+    as one pass under the block-diagonal / shared-prefix mask, without building it. Keys and values are
+    slices (views) of the row, so nothing of the row is copied before the kernels."""
+    outs = []
+    for a, pb, e, mask in blocks:
+        outs.append(attend(query[:, :, a:pb], key[:, :, a:pb], value[:, :, a:pb], None))
+        if mask is not None:
+            outs.append(attend(query[:, :, pb:e], key[:, :, a:e], value[:, :, a:e], mask))
+    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+
+
+_memo: list = [None, None]  # (weak reference to the last position tensor seen, its blocks)
+
+
+def _blocks_of(position_ids: torch.Tensor) -> list[Block]:
+    """:func:`attention_blocks` once per forward: every layer gets the same position tensor, so the
+    masks are built once and the layers' saved activations share them."""
+    import weakref
+
+    ref = _memo[0]
+    if ref is None or ref() is not position_ids:
+        _memo[0], _memo[1] = weakref.ref(position_ids), attention_blocks(position_ids)
+    return _memo[1]
+
 
 def varlen_sdpa(
     module: torch.nn.Module,
@@ -221,16 +300,26 @@ def varlen_sdpa(
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """transformers' sdpa attention run per packed sequence of a one-row batch: q, k, v (1, H, T, D) are
-    cut where the text position ids (1, T) restart at 0, each piece gets causal sdpa (or its diagonal block
-    of a given 4-D mask: the shared-prefix mask), and the outputs (1, T, H, D) are concatenated.
+    cut into :func:`attention_blocks` from the text position ids (1, T) (sequences restart at 0, shared
+    prompts' responses branch off their prompt), each block gets sdpa, and the outputs (1, T, H, D) are
+    concatenated. A given 4-D mask (an older caller's shared-prefix mask) is cut per sequence instead.
 
     Anything else (a padded batch, a cache, one sequence, the vision tower without position ids) is plain
-    sdpa. Same values as sdpa over the block-diagonal mask up to float rounding."""
+    sdpa. Same values as sdpa over the full mask up to float rounding."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     t = query.shape[2]
     if position_ids is None or query.shape[0] != 1 or key.shape[2] != t or position_ids.shape[-1] != t:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    if attention_mask is None:
+        blocks = _blocks_of(position_ids)
+        if len(blocks) == 1 and blocks[0][3] is None:
+            return sdpa_attention_forward(module, query, key, value, None, **kwargs)
+
+        def attend(q, k, v, mask):
+            return sdpa_attention_forward(module, q, k, v, mask, **kwargs)[0].transpose(1, 2)
+
+        return blocked_attention(query, key, value, blocks, attend).transpose(1, 2), None
     starts = torch.nonzero(position_ids.reshape(-1) == 0).flatten().tolist()
     if starts[:1] != [0]:
         starts = [0, *starts]
@@ -238,7 +327,7 @@ def varlen_sdpa(
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     outs = []
     for a, b in pairwise([*starts, t]):
-        mask = None if attention_mask is None else attention_mask[..., a:b, a:b]
+        mask = attention_mask[..., a:b, a:b]
         q, k, v = query[:, :, a:b], key[:, :, a:b], value[:, :, a:b]
         outs.append(sdpa_attention_forward(module, q, k, v, mask, **kwargs)[0])
     return torch.cat(outs, dim=1), None

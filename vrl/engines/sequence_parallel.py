@@ -15,9 +15,12 @@ Rules:
   than S (S a multiple of n_kv) each KV head is repeated S/n_kv times before the all-to-all, so every
   rank receives the one KV head its H/S query heads use (costs (S/n_kv − 1)× more KV traffic).
 - Attention on the head-sharded full sequence is torch sdpa: causal (padded micro-batches are right
-  padded, so real tokens never see padding), or a block-causal mask over the full sequence when several
-  sequences are packed in one row (from the text-position row) or when the packed shared-prefix mask is
-  given. The mask is ``(B, 1, T, T)``: O(T²) memory; varlen kernels on the gathered sequence are not wired.
+  padded, so real tokens never see padding), or, for a packed row, block by block
+  (:func:`vrl.engines.packing.attention_blocks` from the full text-position row, computed once per
+  forward): each packed sequence causal on its own, each response of a shared prompt on its prompt and
+  itself. No (T, T) mask exists (the only masks are response tokens × sequence length, for shared
+  prompts); an explicit 4-D mask from a caller is still honoured (then O(T²)). Varlen kernels on the
+  gathered sequence are not wired (on GPU the blocks run as separate sdpa calls).
 - Gradient scale: every SP rank computes the same loss from the gathered hidden states, but each rank's
   backward through the layers covers only its token slice, and FSDP averages gradients over all
   DP × S ranks. The gather's backward therefore keeps the local slice of the gradient and multiplies it by
@@ -38,6 +41,7 @@ from torch import nn
 
 from vrl.distributed import DistContext
 from vrl.engines.config import EngineConfig, check_sequence_parallel
+from vrl.engines.packing import POSITION_BLOCKED_ATTENTION, Block, attention_blocks, blocked_attention
 from vrl.engines.vision_sharding import shard_vision
 from vrl.log import get_logger
 
@@ -46,6 +50,9 @@ logger = get_logger(__name__)
 ATTENTION_NAME = "vrl_ulysses"
 #: attribute set on each text attention module: the sequence-parallel process group
 GROUP_ATTR = "sequence_parallel_group"
+#: attribute set on each text attention module: the :class:`_SequenceShard` (the running forward's blocks)
+SHARD_ATTR = "sequence_parallel_shard"
+POSITION_BLOCKED_ATTENTION.add(ATTENTION_NAME)
 
 
 # ---- collectives with autograd ---------------------------------------------------------------------
@@ -118,7 +125,8 @@ def ulysses_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """transformers attention function: q ``(B, H, T/S, D)``, k/v ``(B, n_kv, T/S, D)`` (after RoPE) →
-    output ``(B, T/S, H, D)``. ``attention_mask``: None (causal) or a full-sequence ``(B, 1, T, T)`` mask."""
+    output ``(B, T/S, H, D)``. ``attention_mask``: None (causal, or the packed row's blocks the text
+    model's pre-hook found) or a full-sequence ``(B, 1, T, T)`` mask."""
     group = getattr(module, GROUP_ATTR, None)
     if group is None:
         raise RuntimeError(f"{ATTENTION_NAME} attention on a module without a sequence-parallel group")
@@ -131,10 +139,22 @@ def ulysses_attention(
         value = value.repeat_interleave(s // n_kv, dim=1)
     q, k, v = (seq_to_heads(t, group) for t in (query, key, value))  # (B, H/S | n_kv/S, T, D)
     gqa = q.shape[1] != k.shape[1]  # grouped queries: sdpa shares each KV head without copying it
-    if attention_mask is None:
-        out = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+
+    def attend(q, k, v, mask):
+        if mask is None:
+            return F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+            )
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=gqa
         )
+
+    shard = getattr(module, SHARD_ATTR, None)
+    blocks = None if shard is None else shard.blocks
+    if attention_mask is None and blocks is not None:
+        out = blocked_attention(q, k, v, blocks, attend)
+    elif attention_mask is None:
+        out = attend(q, k, v, None)
     else:
         mask = attention_mask.to(q.device)
         out = F.scaled_dot_product_attention(
@@ -177,21 +197,6 @@ def _pad_mask(mask: torch.Tensor, pad: int) -> torch.Tensor:
     return out
 
 
-def _block_causal(text_positions: torch.Tensor, t_padded: int) -> torch.Tensor | None:
-    """``(B, 1, T', T')`` bool block-causal mask for rows packing several sequences (a sequence starts
-    where the text position is 0), padding as one more block; None when every row holds one sequence."""
-    b, t = text_positions.shape
-    starts = text_positions == 0
-    starts[:, 0] = True
-    seg = torch.cumsum(starts.long(), dim=-1)  # (B, T)
-    if int(seg[:, -1].max()) <= 1:
-        return None
-    if t_padded > t:
-        seg = torch.cat([seg, seg[:, -1:].expand(b, t_padded - t) + 1], dim=1)
-    causal = torch.ones(t_padded, t_padded, dtype=torch.bool, device=seg.device).tril()
-    return ((seg[:, :, None] == seg[:, None, :]) & causal)[:, None]
-
-
 def _check_right_padded(mask: torch.Tensor | None) -> None:
     if mask is None or mask.ndim != 2:
         return
@@ -199,6 +204,15 @@ def _check_right_padded(mask: torch.Tensor | None) -> None:
         raise ValueError(
             "sequence parallelism needs right-padded micro-batches (causal attention hides the padding)"
         )
+
+
+def _packed_blocks(text_positions: torch.Tensor) -> list[Block] | None:
+    """Attention blocks of a packed row (1, T') (padding continues the last sequence's positions, so it
+    stays after every real token); None when the row is one plain sequence (causal sdpa)."""
+    if text_positions.shape[0] != 1:  # padded micro-batches (right padded): one sequence per row, causal
+        return None
+    blocks = attention_blocks(text_positions[0])
+    return None if len(blocks) == 1 and blocks[0][3] is None else blocks
 
 
 class _SequenceShard:
@@ -209,6 +223,7 @@ class _SequenceShard:
         self.size = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
         self.length: int | None = None  # unpadded T of the running forward
+        self.blocks: list[Block] | None = None  # a packed row's attention blocks (None: causal)
 
     def pre(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         embeds = kwargs.get("inputs_embeds")
@@ -226,15 +241,18 @@ class _SequenceShard:
         lo, hi = r * local, (r + 1) * local
         positions = _full_positions(kwargs.get("position_ids"), b, t, embeds.device)
         mask = kwargs.get("attention_mask")
-        if isinstance(mask, torch.Tensor) and mask.ndim == 4:
-            full_mask = _pad_mask(mask, pad)
-        else:
-            _check_right_padded(mask)
-            full_mask = _block_causal(positions[0], t + pad) if positions.shape[0] == 4 else None
         if pad:
             embeds = F.pad(embeds, (0, 0, 0, pad))
             tail = positions[..., -1:] + torch.arange(1, pad + 1, device=positions.device)
             positions = torch.cat([positions, tail], dim=-1)
+        self.blocks = None
+        if isinstance(mask, torch.Tensor) and mask.ndim == 4:
+            full_mask = _pad_mask(mask, pad)
+        else:
+            _check_right_padded(mask)
+            full_mask = None
+            if positions.shape[0] == 4:  # text-position row present: packed rows (padding continues it)
+                self.blocks = _packed_blocks(positions[0])
         kwargs.update(
             inputs_embeds=embeds[:, lo:hi].clone(),  # a view would keep the full-length storage alive
             position_ids=positions[..., lo:hi],
@@ -297,9 +315,10 @@ def parallelize_sequence(
         )
     _register_attention()
     cfg._attn_implementation = ATTENTION_NAME
+    shard = _SequenceShard(group)
     for layer in text.layers:
         setattr(layer.self_attn, GROUP_ATTR, group)
-    shard = _SequenceShard(group)
+        setattr(layer.self_attn, SHARD_ATTR, shard)
     text.register_forward_pre_hook(shard.pre, with_kwargs=True)
     text.register_forward_hook(shard.post, with_kwargs=True)
     if shard_vision_tower:

@@ -8,6 +8,11 @@ embeddings ``(n_tokens, D)`` (Qwen3-VL: concatenated with its DeepStack features
 order. Backward: each rank's gradient of the full embeddings covers only the tokens of its own sequence
 slice, so the gradient is summed over the group (all-reduce) and each rank keeps the part it encoded.
 
+Each rank may be handed the whole pixel input (it slices its rows) or only its own rows, as the FSDP
+engine does under sequence parallelism (:func:`local_patch_range` with
+:meth:`vrl.models.vision_reuse.VisionReuse.plan`): then no rank ever holds, or converts to float, the
+pixels of the frames other ranks encode. Which of the two is told by the row count.
+
 The wrapped ``forward`` returns the tower's output class with ``pooler_output`` (and
 ``deepstack_features``) for all inputs and ``last_hidden_state=None`` (callers use the merged output).
 """
@@ -93,6 +98,15 @@ def _local_grid(grid_thw: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor,
     return torch.tensor(rows, dtype=grid_thw.dtype, device=grid_thw.device), first, last
 
 
+def local_patch_range(grid_thw: torch.Tensor, parts: int, rank: int) -> tuple[int, int]:
+    """(first, last) pixel rows that rank ``rank`` of ``parts`` encodes for media of grid ``grid_thw``
+    (N, 3): the same split the wrapped tower applies (whole temporal patches balanced by patch count)."""
+    units = [h * w for t, h, w in grid_thw.tolist() for _ in range(t)]
+    bounds = split_units(units, parts)
+    _, first, last = _local_grid(grid_thw, bounds[rank], bounds[rank + 1])
+    return first, last
+
+
 def shard_vision(visual: nn.Module, group: dist.ProcessGroup) -> VisionShard:
     """Wrap ``visual.forward`` (in place) so each rank of ``group`` encodes its part; returns the counters."""
     original = visual.forward
@@ -108,8 +122,16 @@ def shard_vision(visual: nn.Module, group: dist.ProcessGroup) -> VisionShard:
         bounds = split_units([h * w for h, w in units], s)
         tokens = [sum(h * w // merge**2 for h, w in units[bounds[k] : bounds[k + 1]]) for k in range(s)]
         grid, first, last = _local_grid(grid_thw, bounds[r], bounds[r + 1])
+        total = sum(h * w for h, w in units)
+        if hidden_states.shape[0] == total:  # the whole input: keep this rank's rows
+            hidden_states = hidden_states[first:last]
+        elif hidden_states.shape[0] != last - first:
+            raise ValueError(
+                f"sharded vision tower got {hidden_states.shape[0]} pixel rows: neither all {total} nor "
+                f"this rank's {last - first} (rows {first}:{last})"
+            )
         if grid.shape[0]:
-            out = original(hidden_states[first:last], grid_thw=grid, **kwargs)
+            out = original(hidden_states, grid_thw=grid, **kwargs)
             feats = [out.pooler_output, *list(getattr(out, "deepstack_features", None) or [])]
             local = torch.cat(feats, dim=-1)
         else:  # nothing to encode here; still in the autograd graph, or this rank would skip the

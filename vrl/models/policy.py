@@ -14,6 +14,7 @@ from torch import nn
 from vrl.algorithms.entropy import entropy_from_logits
 from vrl.batch import MicroBatch, response_logits_index
 from vrl.engines import packing
+from vrl.models.vision_reuse import MediaInputs, VisionReuse
 
 
 def decoder_layers(model: nn.Module) -> list[nn.Module]:
@@ -36,18 +37,42 @@ class ResponseLogProbs(nn.Module):
         """Add 0 × (one element of every vision parameter) to the output, so the vision tower is in the
         autograd graph even for text-only batches: sharded data parallelism needs every rank to produce
         gradients for the same parameters."""
+        self.vision_reuse = VisionReuse()
+        """Encodes each prompt's media once per forward (and once per no-grad pass inside
+        ``vision_reuse.caching()``) when the caller plans them (:mod:`vrl.models.vision_reuse`)."""
 
-    def forward(self, mb: MicroBatch, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def uses_shared_pass(self, mb: MicroBatch) -> bool:
+        """Whether ``mb`` runs the padded shared-prompt pass (its vision inputs are ``mb.shared.vision``).
+        A gradient-checkpointed layer drops the key/value cache in training: no sharing then."""
+        return (
+            mb.packed is None
+            and mb.shared is not None
+            and not (self.training and self.model.is_gradient_checkpointing)
+        )
+
+    def _inputs(self, inputs: dict, media: dict[str, MediaInputs] | None) -> dict:
+        """HF forward kwargs: the planned media become ``mm_encoder_outputs`` (pixels already removed)."""
+        if media:
+            inner = self.model.model
+            encoded = {k: self.vision_reuse.features(inner, m) for k, m in media.items()}
+            inputs = {**inputs, "mm_encoder_outputs": encoded}
+        return inputs
+
+    def forward(
+        self, mb: MicroBatch, with_entropy: bool = False, media: dict[str, MediaInputs] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``media``: the micro-batch's media planned by ``vision_reuse.plan`` (its pixels then left
+        ``mb``); None: the model encodes the pixels in ``mb`` itself."""
         if mb.packed is not None:
-            picked, targets = self._packed_hidden(mb)
+            picked, targets = self._packed_hidden(mb, media)
         else:
             rows, cols = response_logits_index(mb)
             targets = mb.input_ids[rows, (cols + 1).clamp(max=mb.input_ids.shape[1] - 1)]  # (B, R)
-            # a gradient-checkpointed layer drops the key/value cache in training: no sharing then
-            if mb.shared is not None and not (self.training and self.model.is_gradient_checkpointing):
-                picked = self._shared_prompt_hidden(mb, targets)
+            if self.uses_shared_pass(mb):
+                picked = self._shared_prompt_hidden(mb, targets, media)
             else:
-                hidden = self.model.model(**mb.model_inputs(), use_cache=False).last_hidden_state  # (B, L, H)
+                inputs = self._inputs(mb.model_inputs(), media)
+                hidden = self.model.model(**inputs, use_cache=False).last_hidden_state  # (B, L, H)
                 picked = hidden[rows.to(hidden.device), cols.to(hidden.device)]  # (B, R, H)
         logits = self.model.lm_head(picked).float()
         if self.temperature != 1.0:
@@ -60,30 +85,36 @@ class ResponseLogProbs(nn.Module):
             logp = logp + 0.0 * sum(p.reshape(-1)[0] for p in self.model.model.visual.parameters())
         return logp, entropy
 
-    def _packed_hidden(self, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _packed_hidden(
+        self, mb: MicroBatch, media: dict[str, MediaInputs] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, R, H) hidden states predicting each response token and the (B, R) targets, from one pass
         over the packed row (1, T) (:mod:`vrl.engines.packing`).
 
         Sequences stay apart through the 4-row position ids with no 2-D mask and no cache (transformers'
         packed mask, or varlen attention under flash attention); with shared prompts through the explicit
-        shared-prefix mask. Each sequence gets the M-RoPE positions and vision features it has alone."""
+        shared-prefix mask, except under the attentions that read the structure from the positions
+        (``packing.POSITION_BLOCKED_ATTENTION``: per-sequence sdpa, Ulysses), which need no (T, T) mask.
+        Each sequence gets the M-RoPE positions and vision features it has alone."""
         layout = mb.packed
         assert layout is not None
         inner = self.model.model
         positions = packing.position_ids(mb, inner.get_rope_index)
         extra = {}
-        if layout.shared:
+        text_attention = self.model.config.get_text_config()._attn_implementation
+        if layout.shared and text_attention not in packing.POSITION_BLOCKED_ATTENTION:
             dtype = inner.get_input_embeddings().weight.dtype
             extra["attention_mask"] = packing.shared_prefix_mask(
                 layout, self.model.config._attn_implementation, dtype
             )
-        hidden = inner(
-            **mb.model_inputs(), position_ids=positions, use_cache=False, **extra
-        ).last_hidden_state
+        inputs = self._inputs(mb.model_inputs(), media)
+        hidden = inner(**inputs, position_ids=positions, use_cache=False, **extra).last_hidden_state
         index = layout.logit_index.to(hidden.device)
         return hidden[0][index], layout.targets.to(hidden.device)  # (B, R, H), (B, R)
 
-    def _shared_prompt_hidden(self, mb: MicroBatch, responses: torch.Tensor) -> torch.Tensor:
+    def _shared_prompt_hidden(
+        self, mb: MicroBatch, responses: torch.Tensor, media: dict[str, MediaInputs] | None = None
+    ) -> torch.Tensor:
         """(B, R, H) hidden states predicting each response token, running every distinct prompt once.
 
         The U prompts (vision tower included) run as one batch that returns their key/value cache; each
@@ -94,7 +125,7 @@ class ResponseLogProbs(nn.Module):
         shared = mb.shared
         assert shared is not None
         inner = self.model.model
-        out = inner(**shared.model_inputs(), use_cache=True)
+        out = inner(**self._inputs(shared.model_inputs(), media), use_cache=True)
         cache, prompt_hidden = out.past_key_values, out.last_hidden_state  # cache: U rows of W positions
         index = shared.index.to(prompt_hidden.device)
         lens = shared.lens.to(prompt_hidden.device)[index]  # (B,)

@@ -2,7 +2,9 @@
 
 ``model`` mode: every rank holds the same micro-batches; the plain model and a sequence-parallel copy
 (same weights) compute log-probs and the gradient of one loss; the SP gradients are averaged over all
-ranks as FSDP would. Rank 0 writes the largest differences and every rank's vision counters as JSON.
+ranks as FSDP would. The SP copy gets its media as the engine plans them (each rank only the pixel rows
+of the frames it encodes; ``padded_full_pixels``: every rank the whole pixel input, which the sharded
+tower slices itself). Rank 0 writes the largest differences and every rank's vision counters as JSON.
 
 ``engine`` mode: an FSDPEngine with engine.sequence_parallel_size=S takes one step on the trajectories of
 its data-parallel rank; rank 0 saves the log-probs before the step and the full weights after it.
@@ -15,6 +17,7 @@ and repeated KV heads) against sdpa on the full sequence; rank 0 writes the larg
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -30,7 +33,7 @@ from vrl.engines.config import EngineConfig
 from vrl.engines.fsdp import FSDPEngine
 from vrl.engines.packing import pack
 from vrl.engines.sequence_parallel import parallelize_sequence
-from vrl.engines.vision_sharding import SHARD_ATTR
+from vrl.engines.vision_sharding import SHARD_ATTR, local_patch_range
 from vrl.models.loading import load_hf_model
 from vrl.models.policy import ResponseLogProbs
 
@@ -50,19 +53,31 @@ def model_mode(model: str, sp: int, out: str) -> None:
     parallelize_sequence(par, ctx)
     pad_id = int(plain.config.get_text_config().pad_token_id or 0)
     trajs = make_trajectories(path, per_prompt=2)
-    batches = {
-        "padded": collate(trajs[:6], pad_id),
-        "packed": pack(trajs, pad_id),
-        "packed_shared": pack(trajs, pad_id, share_prompts=True),
+    distinct = list({id(t.prompt): t.prompt for t in trajs}.values())
+    batches = {  # micro-batch, the prompts its vision tensors concatenate (None: no media plan)
+        "padded": (collate(trajs[:6], pad_id), [t.prompt for t in trajs[:6]]),
+        "padded_full_pixels": (collate(trajs[:6], pad_id), None),
+        "packed": (pack(trajs, pad_id), [t.prompt for t in trajs]),
+        "packed_shared": (pack(trajs, pad_id, share_prompts=True), distinct),
     }
     result: dict = {}
     shard = getattr(par.model.visual, SHARD_ATTR)
-    for name, mb in batches.items():
+    split = lambda grid: local_patch_range(grid, ctx.sp_size, ctx.sp_rank)  # noqa: E731
+    for name, (mb, prompts) in batches.items():
         before = (shard.units, shard.total_units)
         outs = {}
+        pixel_rows = None
         for tag, m in (("plain", plain), ("sp", par)):
             m.zero_grad(set_to_none=True)
-            logp, _ = ResponseLogProbs(m)(mb)
+            policy = ResponseLogProbs(m)
+            if tag == "sp" and prompts is not None:  # as the engine does: only this rank's pixel rows
+                sp_mb = dataclasses.replace(mb, vision=dict(mb.vision))
+                media = policy.vision_reuse.plan(sp_mb.vision, prompts, split)
+                full = sum(int(v.shape[0]) for k, v in mb.vision.items() if k.startswith("pixel_values"))
+                pixel_rows = {"local": sum(int(x.pixels.shape[0]) for x in media.values()), "full": full}
+                logp, _ = policy(sp_mb, media=media)
+            else:
+                logp, _ = policy(mb)
             _loss(logp, mb).backward()
             grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
             if tag == "sp":
@@ -81,9 +96,19 @@ def model_mode(model: str, sp: int, out: str) -> None:
         local = {"units": shard.units - before[0], "total": shard.total_units - before[1]}
         dist.all_gather_object(units, local)
         result[name]["vision"] = units
+        rows = [None] * ctx.world_size
+        dist.all_gather_object(rows, pixel_rows)
+        result[name]["pixel_rows"] = rows
     if ctx.is_main:
         Path(out).write_text(json.dumps(result))
     shutdown()
+
+
+#: engine mode scales its loss down (and the saved gradients back up): AdamW's first step is
+#: lr · g / (|g| + eps), a sign for |g| ≫ eps, so a gradient element at float-rounding level (~1e-9 at
+#: scale 1) would move a weight by up to lr on one side and not the other. Scaled, rounding noise sits far
+#: below eps (linear regime, negligible moves) while real gradients still give sign-like steps of lr.
+LOSS_SCALE = 1e-4
 
 
 def engine_mode(model: str, sp: int, out: str) -> None:
@@ -102,7 +127,7 @@ def engine_mode(model: str, sp: int, out: str) -> None:
         for name, p in eng.policy.named_parameters():
             if p.grad is not None:
                 g = p.grad
-                grads[name] = (g.full_tensor() if isinstance(g, DTensor) else g).clone()
+                grads[name] = (g.full_tensor() if isinstance(g, DTensor) else g).clone() / LOSS_SCALE
         return original(*args, **kwargs)
 
     eng.optimizer.step = step
@@ -110,7 +135,7 @@ def engine_mode(model: str, sp: int, out: str) -> None:
     def loss_fn(lp, ent, mb):
         # a per-trajectory sum over this DP rank's tokens, scaled like the trainer's global normalisation
         adv = mb.advantages if mb.advantages.ndim == 2 else mb.advantages[:, None]
-        return -(lp * adv * mb.token_mask).sum() * ctx.dp_size / 10.0, {}
+        return -(lp * adv * mb.token_mask).sum() * ctx.dp_size / 10.0 * LOSS_SCALE, {}
 
     eng.train_step(mine, loss_fn, need_entropy=False)
     weights = {}
@@ -195,10 +220,57 @@ def cuda_mode(_model: str, world: int, out: str) -> None:
             (got - ref.transpose(1, 2)[:, rank * t : (rank + 1) * t]).detach().abs().max()
         )
         result[f"grad_kv{n_kv}"] = max(float((a - b).abs().max()) for a, b in zip(grads, ref_grads))
+    result.update(_blocked_attention_check(attn, world, rank, dev, gen))
     torch.cuda.synchronize()
     if rank == 0:
         Path(out).write_text(json.dumps(result))
     dist.destroy_process_group()
+
+
+def _blocked_attention_check(attn, world: int, rank: int, dev, gen) -> dict:
+    """Ulysses attention over a packed row's blocks (a shared prompt with two responses, then a plain
+    sequence) against sdpa on the full sequence under the equivalent dense mask."""
+    import types
+
+    import torch.nn.functional as F
+
+    from vrl.engines.packing import attention_blocks
+    from vrl.engines.sequence_parallel import SHARD_ATTR, ulysses_attention
+
+    prompt, responses, plain = 12, [5, 3], 8
+    pos = [*range(prompt), *(p for r in responses for p in range(prompt, prompt + r)), *range(plain)]
+    pad = (-len(pos)) % world
+    pos += [pos[-1] + 1 + i for i in range(pad)]  # padding continues the last sequence, as the pre-hook does
+    t = len(pos)
+    blocks = attention_blocks(torch.tensor(pos, device=dev))
+    dense = torch.zeros(t, t, dtype=torch.bool, device=dev)
+    for a, pb, e, mask in blocks:
+        dense[a:pb, a:pb] = torch.ones(pb - a, pb - a, dtype=torch.bool, device=dev).tril()
+        if mask is not None:
+            dense[pb:e, a:e] = mask[0, 0]
+    q = torch.randn(1, 4, t, 32, device=dev, generator=gen, requires_grad=True)
+    k = torch.randn(1, 2, t, 32, device=dev, generator=gen, requires_grad=True)
+    v = torch.randn(1, 2, t, 32, device=dev, generator=gen, requires_grad=True)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=dense, enable_gqa=True)
+    ref.square().sum().backward()
+    ref_grads = [x.grad.clone() for x in (q, k, v)]
+    for x in (q, k, v):
+        x.grad = None
+    setattr(attn, SHARD_ATTR, types.SimpleNamespace(blocks=blocks))
+    n = t // world
+    shard = [x[:, :, rank * n : (rank + 1) * n] for x in (q, k, v)]
+    got, _ = ulysses_attention(attn, *shard, None)
+    got.square().sum().backward()
+    grads = [x.grad.clone() for x in (q, k, v)]
+    for g in grads:
+        dist.all_reduce(g)
+    delattr(attn, SHARD_ATTR)
+    return {
+        "blocked_attention": float(
+            (got - ref.transpose(1, 2)[:, rank * n : (rank + 1) * n]).detach().abs().max()
+        ),
+        "blocked_grad": max(float((a - b).abs().max()) for a, b in zip(grads, ref_grads)),
+    }
 
 
 if __name__ == "__main__":

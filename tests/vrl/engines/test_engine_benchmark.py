@@ -40,6 +40,8 @@ def test_benchmark_writes_the_table_and_the_numbers(tiny_qwen25, tmp_path, capsy
     assert len(memory["per_rank_mib"]["S=2"]) == 2  # every rank's peak, measured in its own process
     # sharding the sequence lowers each rank's activations even on an 8-frame video
     assert memory["ratio"]["values"]["S=2"] < 1.0
+    # each rank holds the pixel patches of its own frames only: half of the video's at S=2
+    assert memory["input_mib"]["S=2"] < 0.75 * memory["input_mib"]["S=1"]
     frames = rows["sp_frames"]
     assert frames["contenders"]["S=1"] == 8  # the default cap is S=1's measured total at sp_frames
     assert frames["contenders"]["S=2"] > 8

@@ -15,7 +15,8 @@ import torch
 
 from vrl.distributed import _sp_groups, sp_coordinates
 from vrl.engines.config import EngineConfig, check_sequence_parallel
-from vrl.engines.sequence_parallel import _block_causal, _pad_mask
+from vrl.engines.packing import attention_blocks
+from vrl.engines.sequence_parallel import _packed_blocks, _pad_mask
 from vrl.engines.vision_sharding import _local_grid, split_units
 from vrl.models.tiny import resolve_model
 
@@ -69,14 +70,64 @@ def test_vision_units_split_at_temporal_patches_balanced_by_patch_count():
     assert g.tolist() == [[1, 2, 4]] and (lo, hi) == (0, 8)
 
 
-def test_packed_rows_get_a_block_causal_mask_and_padding_attends_to_itself():
-    pos = torch.tensor([[0, 1, 2, 0, 1]])
-    mask = _block_causal(pos, 6)[0, 0]
-    assert mask[4].tolist() == [False, False, False, True, True, False]
-    assert mask[5].tolist() == [False] * 5 + [True]
-    assert _block_causal(torch.arange(5)[None], 6) is None  # one sequence: plain causal
+def test_packed_rows_run_block_by_block_and_padding_stays_last():
+    # two packed sequences (3 and 2 tokens) then one padding token continuing the last one's positions
+    pos = torch.tensor([[0, 1, 2, 0, 1, 2]])
+    assert _packed_blocks(pos) == [(0, 3, 3, None), (3, 6, 6, None)]
+    assert _packed_blocks(torch.arange(5)[None]) is None  # one sequence: plain causal
+    assert _packed_blocks(torch.tensor([[0, 1, 2], [0, 1, 0]])) is None  # padded rows: causal
     grown = _pad_mask(torch.zeros(1, 1, 2, 2), 1)[0, 0]
     assert grown[2, 2] == 0 and grown[2, 0] < -1e30
+
+
+def test_shared_prompt_blocks_are_the_shared_prefix_mask_without_a_t_by_t_tensor():
+    # prompt of 3 tokens, responses of 2 and 1 tokens (positions restart at the prompt length), then a
+    # plain sequence of 2 tokens
+    pos = torch.tensor([0, 1, 2, 3, 4, 3, 0, 1])
+    blocks = attention_blocks(pos)
+    assert [(a, pb, e) for a, pb, e, _ in blocks] == [(0, 3, 6), (6, 8, 8)]
+    mask = blocks[0][3][0, 0]
+    assert mask.shape == (3, 6)  # response tokens × sequence length
+    assert mask.tolist() == [
+        [True, True, True, True, False, False],
+        [True, True, True, True, True, False],
+        [True, True, True, False, False, True],
+    ]
+    assert blocks[1][3] is None
+
+
+def test_blocked_attention_equals_sdpa_under_the_dense_mask():
+    """Blocks (a shared prompt with two responses, then a plain sequence) give the values and gradients
+    of one sdpa under the dense mask they stand for."""
+    import torch.nn.functional as F
+
+    from vrl.engines.packing import blocked_attention
+
+    pos = torch.tensor([*range(6), 6, 7, 8, 6, 7, *range(4)])
+    blocks = attention_blocks(pos)
+    t = pos.numel()
+    dense = torch.zeros(t, t, dtype=torch.bool)
+    for a, pb, e, mask in blocks:
+        dense[a:pb, a:pb] = torch.ones(pb - a, pb - a, dtype=torch.bool).tril()
+        if mask is not None:
+            dense[pb:e, a:e] = mask[0, 0]
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, t, 8, generator=gen, requires_grad=True) for _ in range(3))
+
+    def attend(q, k, v, mask):
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+    got = blocked_attention(q, k, v, blocks, attend)
+    torch.testing.assert_close(got, ref, atol=1e-6, rtol=0)
+    grads = torch.autograd.grad(got.square().sum(), (q, k, v))
+    want = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    for g, w in zip(grads, want):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=0)
+    # the second response (tokens 9, 10) sees the prompt and itself, not the first response
+    assert dense[9].tolist() == [True] * 6 + [False] * 3 + [True, False] + [False] * 4
 
 
 # ---- multi-process ---------------------------------------------------------------------------------
@@ -109,11 +160,12 @@ DISTINCT_UNITS = 2 + 1 + 2
 
 
 def _check_model_parity(result: dict, world: int, sp: int) -> None:
-    # padded: 3 prompts × 2 responses, each row encodes its own media; packed: 4 prompts × 2; packed with
-    # shared prompts: each distinct prompt once
+    # with the engine's media plan (all but padded_full_pixels) each distinct prompt is encoded once per
+    # micro-batch; the model encoding the pixels itself encodes every row's copy
     expected_units = {
-        "padded": 2 * DISTINCT_UNITS,
-        "packed": 2 * DISTINCT_UNITS,
+        "padded": DISTINCT_UNITS,
+        "padded_full_pixels": 2 * DISTINCT_UNITS,
+        "packed": DISTINCT_UNITS,
         "packed_shared": DISTINCT_UNITS,
     }
     for layout, units in expected_units.items():
@@ -127,7 +179,13 @@ def _check_model_parity(result: dict, world: int, sp: int) -> None:
             ranks = r["vision"][group * sp : (group + 1) * sp]
             assert all(v["total"] == units for v in ranks), (layout, ranks)
             assert sum(v["units"] for v in ranks) == units, (layout, ranks)
-            assert all(v["units"] > 0 for v in ranks), (layout, ranks)
+            assert sum(v["units"] > 0 for v in ranks) >= 2, (layout, ranks)  # the work is split
+        if layout != "padded_full_pixels":  # each rank received only the pixel rows it encodes
+            rows = r["pixel_rows"]
+            for group in range(world // sp):
+                ranks = rows[group * sp : (group + 1) * sp]
+                assert all(0 <= v["local"] < v["full"] for v in ranks), (layout, ranks)
+                assert sum(v["local"] for v in ranks) <= ranks[0]["full"], (layout, ranks)
 
 
 @pytest.mark.parametrize("name", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
