@@ -32,6 +32,8 @@ ARMS = (("mix on", "true"), ("mix off", "false"))
 DEFAULT_SEEDS = (1, 2, 3)
 FAMILY_PREFIX = "val/family/"
 CHANCE_PREFIX = "val/family_chance/"
+#: run-wide validation metrics reported beside the families: the label each gets in the table and plot
+OVERALL = {"val/accuracy": "all records", "val/format": "answer format"}
 
 #: one run read back: {"curves": {label: {step: acc}}, "chance": {label: c}, ...}
 RunResult = dict[str, Any]
@@ -123,13 +125,16 @@ def _finite(v: Any) -> bool:
 
 
 def family_curves(rows: list[dict[str, Any]]) -> tuple[dict[str, dict[int, float]], dict[str, float]]:
-    """Per task family: global step → validation accuracy (last value per step), and its chance level."""
+    """Per task family: global step → validation accuracy (last value per step), and its chance level;
+    also the accuracy over all records and the answer-format rate (:data:`OVERALL`, no chance level)."""
     curves: dict[str, dict[int, float]] = {}
     chance: dict[str, float] = {}
     for r in rows:
         for k, v in r.items():
             if k.startswith(FAMILY_PREFIX) and _finite(v):
                 curves.setdefault(k[len(FAMILY_PREFIX) :], {})[int(r["step"])] = float(v)
+            elif k in OVERALL and _finite(v):
+                curves.setdefault(OVERALL[k], {})[int(r["step"])] = float(v)
             elif k.startswith(CHANCE_PREFIX) and _finite(v):
                 chance[k[len(CHANCE_PREFIX) :]] = float(v)
     return curves, chance

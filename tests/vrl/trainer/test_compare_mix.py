@@ -49,7 +49,7 @@ def _run(tmp_path, name, color, boolean):
     d.mkdir()
     rows = [
         {"step": s, "val/family/color": c, "val/family/boolean": b, "val/family_chance/color": 1 / 6,
-         "val/family_chance/boolean": 0.5, "val/accuracy": (c + b) / 2}
+         "val/family_chance/boolean": 0.5, "val/accuracy": (c + b) / 2, "val/format": 1.0}
         for s, c, b in zip((0, 5, 10), color, boolean)
     ]  # fmt: skip
     rows.insert(1, {"step": 3, "reward/overall": 0.5, "mix/groups_with_offline": 4.0})
@@ -64,6 +64,8 @@ def test_mean_and_sd_over_seeds_per_family_and_step(tmp_path):
     }  # fmt: skip
     assert runs["mix on"][1]["curves"]["color"] == {0: 0.2, 5: 0.4, 10: 0.2}
     assert runs["mix on"][1]["offline_groups"] == 4.0
+    assert runs["mix on"][1]["curves"]["answer format"] == {0: 1.0, 5: 1.0, 10: 1.0}
+    assert runs["mix on"][1]["curves"]["all records"][10] == (0.2 + 0.7) / 2
     agg = aggregate(runs)
     m, sd, n = agg["arms"]["mix on"]["color"]["end"]
     assert (round(m, 9), round(sd, 9), n) == (0.4, 0.2, 3)  # 0.2, 0.4, 0.6: sample sd 0.2
@@ -74,6 +76,7 @@ def test_mean_and_sd_over_seeds_per_family_and_step(tmp_path):
     assert "| family | chance | mix on | mix off | mix on − mix off |" in table
     assert "| color | 0.167 | 0.400 ± 0.200 | 0.200 ± 0.000 | +0.200 |" in table
     assert "## boolean per validated step (chance 0.500)" in table
+    assert "| answer format | – | 1.000 ± 0.000 | 1.000 ± 0.000 | +0.000 |" in table
     assert "| 5 | 0.600 ± 0.000 | 0.500 ± 0.000 |" in table and table.rstrip().endswith("a note")
     # the aggregate survives a JSON round trip (string step keys) for the plot
     out = plot(json.loads(json.dumps(agg)), tmp_path / "c.png", "t", "step")
