@@ -107,15 +107,23 @@ def logits_bytes(
 
 
 # ---- engines -------------------------------------------------------------------------------------------
+def layout_shares_prompts(layout: Layout) -> bool:
+    """Whether the FSDP engine's training pass runs a group's prompt once: packed always (one sequence
+    ``[P, R_1, ..., R_n]``), padded only without gradient checkpointing (it needs a key/value cache)."""
+    return layout.share_prompts and (layout.packing or layout.recompute == "none")
+
+
 def hf_activations(
     shapes: ModelShapes, layout: Layout, seq: Sequences, *, entropy: bool = True
 ) -> dict[str, int]:
     """Peak activation bytes of one micro-batch through the FSDP engine's HF model, by component.
 
-    Full sequences: every row is right-padded to the longest and runs with its own media. Shared prompts
-    (``share_prompts``, no recompute, fewer prompts than rows): each prompt runs once and every row's
-    response attends to its prompt's key/value cache, gathered per row. Ulysses SP (``layout.sp``)
-    divides the per-token terms."""
+    Full sequences: every row is right-padded to the longest and runs with its own media (packed without
+    sharing: the same tokens, attention run per sequence). Shared prompts (``share_prompts``, fewer
+    prompts than rows): padded (no recompute), each prompt runs once and every row's response attends to
+    its prompt's key/value cache, gathered per row; packed, each group is one sequence ``[P, R_1..R_n]``
+    under an explicit (T × T) mask that attention keeps for backward. Ulysses SP (``layout.sp``) divides
+    the per-token terms (every rank holds the whole mask)."""
     t, v, fam = shapes.text, shapes.vision, shapes.family
     a = DTYPE_BYTES[layout.param_dtype]
     sp = layout.sp
@@ -123,9 +131,15 @@ def hf_activations(
     block = hf_vision_block_patch_bytes(v, fam, a)
     once = hf_vision_once_patch_bytes(v, fam, a)
     final_norm = FP32 * (t.hidden + 1) + a * t.hidden
-    shared = layout.share_prompts and layout.recompute == "none" and seq.prompts < seq.rows
+    shared = layout_shares_prompts(layout) and seq.prompts < seq.rows
     responses = seq.rows * seq.response_tokens
-    if shared:
+    mask = 0
+    if shared and layout.packing:  # one packed row [P, R_1..R_n] per group, an explicit T × T mask
+        tokens = seq.prompts * seq.prompt_tokens + responses
+        decoder = t.layers * tokens * per_layer
+        media_rows = seq.prompts
+        mask = tokens**2 * (1 if layout.attention == "sdpa" else a)
+    elif shared:
         prompt_tok = seq.prompts * seq.prompt_tokens
         kv_gathered = (
             2 * seq.rows * seq.length * t.kv_dim * a
@@ -141,6 +155,7 @@ def hf_activations(
         media_rows = seq.rows
     patches = media_rows * seq.vision_patches
     out = {
+        "attention_mask": mask,
         "rope": tokens * hf_rope_token_bytes(t, a),
         "final_norm": tokens * final_norm,
         "vision_once": patches * once,
@@ -163,7 +178,7 @@ def hf_activations(
     out["logits"] = saved
     out["peak_transient"] = max(transient, recompute_peak)
     if sp > 1:
-        out = {k: -(-val // sp) for k, val in out.items()}
+        out = {k: val if k == "attention_mask" else -(-val // sp) for k, val in out.items()}
     return out
 
 

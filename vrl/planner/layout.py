@@ -30,19 +30,19 @@ class Layout:
     num_microbatches: int = 1
     """Megatron: micro-batches per pipeline schedule (1F1B keeps up to PP in flight on stage 0)."""
     recompute: str = "none"
-    """none | full (today: engine.gradient_checkpointing) | selective (Megatron, not in the engine yet)."""
+    """none | full (engine.gradient_checkpointing, or Megatron's engine.recompute=full) | selective (Megatron)."""
     share_prompts: bool = True
     """fsdp: a group's prompt runs once per micro-batch and its responses on its KV cache."""
     sp: int = 1
-    """Ulysses sequence-parallel size (``engine.sequence_parallel_size``, not in the engine yet)."""
+    """fsdp: Ulysses sequence-parallel size (``engine.sequence_parallel_size``); world = DP × SP."""
     max_tokens_per_micro_batch: int = 0
-    """Token-budget micro-batches (not in the engine yet); 0: ``micro_batch_size`` trajectories."""
+    """fsdp: token budget of a micro-batch (``engine.max_tokens_per_micro_batch``); 0: ``micro_batch_size``."""
     packing: bool = False
-    """Packed sequences without padding (not in the engine yet)."""
+    """fsdp: packed sequences without padding (``engine.packing``)."""
     megatron_sequence_parallel: bool = False
-    """Megatron sequence parallelism with TP (``engine.sequence_parallel``, not in the engine yet)."""
+    """Megatron sequence parallelism with TP (``engine.sequence_parallel``)."""
     distributed_optimizer: bool = False
-    """Megatron optimizer state sharded over DP (not in the engine yet)."""
+    """Megatron optimizer state sharded over DP (``engine.distributed_optimizer``, megatron's buffers)."""
     megatron_bf16_params: bool = False
     """Megatron bf16 parameters with fp32 main weights (with the distributed optimizer on GPUs)."""
     attention: str = "sdpa"

@@ -17,11 +17,18 @@ What the engines allocate today (read from ``vrl/engines/fsdp.py`` and ``vrl/eng
   over exactly those tensors: 16 bytes per parameter of its shard. ``param_dtype=bfloat16`` is CUDA
   autocast, whose cache keeps a bfloat16 copy of every weight during forward and backward.
 
-AdamW's ``step`` counters (one 0-dim float32 per parameter tensor) live on the host in torch's default
-(non-fused, non-capturable) AdamW and are not counted. Megatron's distributed optimizer (the
-Megatron-at-scale issue: bfloat16 parameters on GPUs, float32 gradients, float32 main weights and moments
-sharded over DP, 6 + 12/DP bytes per parameter) is planned from its layout field; its bytes are the
-issue's stated layout, not yet checked against that engine's tensors here.
+- **megatron, distributed optimizer** (``engine.distributed_optimizer``): megatron's DDP buffers
+  (:mod:`megatron_buffers`): parameters and fp32 gradients each one padded buffer per stage, AdamW's
+  moments (and, with bfloat16 parameters on GPUs, fp32 main weights) for this DP rank's slice only:
+  8 + 8/DP bytes per parameter in fp32, 6 + 12/DP with bf16 parameters, plus the padding.
+- **sequence parallelism** (fsdp's Ulysses ``engine.sequence_parallel_size``, Megatron's
+  ``engine.sequence_parallel``) leaves these bytes as they are: FSDP shards over all DP × SP ranks, Megatron's
+  parameters are the TP shards either way; only activations change.
+
+AdamW's ``step`` counters (one 0-dim float32 per parameter tensor, or per slice) live on the host in
+torch's default (non-fused, non-capturable) AdamW and are not counted. Checked exactly against the
+engines' tensors and ``memory_breakdown()`` on CPU for every layout they run there
+(``tests/vrl/planner/test_model_memory.py``); bf16 parameters with fp32 main weights by the gpu tier.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from vrl.planner.layout import Layout
+from vrl.planner.megatron_buffers import grad_buffer, optimizer_slices
 from vrl.planner.shapes import ModelShapes
-from vrl.planner.tensors import ParamShape, hf_layer_numel, hf_parameters, megatron_numel, total_numel
+from vrl.planner.tensors import ParamShape, hf_layer_numel, hf_parameters, megatron_parameters, total_numel
 
 FP32 = 4
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
@@ -114,34 +122,57 @@ def fsdp_state(shapes: ModelShapes, layout: Layout, rank: int = 0, reference: bo
 
 
 def megatron_state(
-    shapes: ModelShapes, layout: Layout, pp_rank: int = 0, reference: bool = False
+    shapes: ModelShapes, layout: Layout, pp_rank: int = 0, reference: bool = False, dp_rank: int = 0
 ) -> StateBytes:
-    """One rank's bytes under the Megatron engine, for pipeline stage ``pp_rank`` (any TP rank)."""
-    numel = megatron_numel(shapes, layout.tp, layout.pp, pp_rank)
-    dp = layout.dp
-    if layout.megatron_bf16_params:  # not in the engine yet: bf16 params, fp32 grads + main weights
-        param_b, main_b = 2, FP32
-    else:
-        param_b, main_b = FP32, 0
-    moments = 2 * FP32
-    shard = dp if layout.distributed_optimizer else 1  # not in the engine yet: ZeRO-1 over DP
-    optimizer = -(-numel * (moments + main_b) // shard)
+    """One rank's bytes under the Megatron engine, for pipeline stage ``pp_rank`` (any TP rank) and, with
+    the distributed optimizer, data-parallel rank ``dp_rank`` (its slice of the optimizer state)."""
+    params = megatron_parameters(shapes, layout.tp, layout.pp, pp_rank)
+    numel = sum(p.numel for p in params)
+    param_b = 2 if layout.megatron_bf16_params else FP32
     policy = numel * param_b
-    ref = policy if reference else 0
+    grads = numel * FP32
+    detail: dict[str, int] = {}
+    if layout.distributed_optimizer:  # megatron's buffers: padded, reduce-scattered over DP
+        padded, slices = _megatron_buffer(shapes, layout.tp, layout.pp, pp_rank, layout.dp)
+        mine = slices[dp_rank]
+        policy, grads = padded * param_b, padded * FP32
+        main = mine * FP32 if layout.megatron_bf16_params else 0  # fp32 parameters are their own
+        optimizer = mine * 2 * FP32 + main
+        detail = {"optimizer.main_weights": main, "megatron.buffer_padding": (padded - numel) * param_b}
+    else:
+        optimizer = numel * 2 * FP32
+    ref = numel * param_b if reference else 0
     autocast = numel * 2 if (layout.param_dtype == "bfloat16" and not layout.megatron_bf16_params) else 0
-    return StateBytes(
-        params=policy + ref,
-        grads=numel * FP32,
-        optimizer=optimizer,
-        working=autocast,
-        detail={"params.policy": policy, "params.reference": ref, "megatron.autocast_weights": autocast},
-    )
+    detail.update({"params.policy": policy, "params.reference": ref, "megatron.autocast_weights": autocast})
+    return StateBytes(params=policy + ref, grads=grads, optimizer=optimizer, working=autocast, detail=detail)
+
+
+@lru_cache(maxsize=1024)
+def _megatron_buffer(
+    shapes: ModelShapes, tp: int, pp: int, pp_rank: int, dp: int
+) -> tuple[int, tuple[int, ...]]:
+    """(elements of stage ``pp_rank``'s padded buffer, each DP rank's optimizer slice): the layout search
+    asks for the same stages many times."""
+    own = frozenset()
+    if shapes.text.tied_embeddings and pp > 1:  # a tied embedding split over stages: a bucket of its own
+        if pp_rank == 0:
+            own = frozenset({"gpt.embedding.word_embeddings.weight"})
+        elif pp_rank == pp - 1:
+            own = frozenset({"gpt.output_layer.weight"})
+    buffer = grad_buffer(megatron_parameters(shapes, tp, pp, pp_rank), dp, own)
+    return buffer.numel, optimizer_slices(buffer, dp)
 
 
 def state_bytes(shapes: ModelShapes, layout: Layout, reference: bool = False) -> tuple[StateBytes, int]:
     """The most loaded device's state and its pipeline stage (0 for fsdp)."""
     if layout.engine == "fsdp":
         return fsdp_state(shapes, layout, 0, reference), 0
-    stages = [megatron_state(shapes, layout, r, reference) for r in range(layout.pp)]
+    stages = []
+    for r in range(layout.pp):
+        dp_rank = 0  # with the distributed optimizer: the rank with the largest slice
+        if layout.distributed_optimizer:
+            slices = _megatron_buffer(shapes, layout.tp, layout.pp, r, layout.dp)[1]
+            dp_rank = max(range(layout.dp), key=slices.__getitem__)
+        stages.append(megatron_state(shapes, layout, r, reference, dp_rank))
     best = max(range(layout.pp), key=lambda r: stages[r].persistent + stages[r].working)
     return stages[best], best

@@ -197,7 +197,7 @@ def knobs(
         out.append(Knob("engine.param_dtype", ("float32", "bfloat16"), (0, 1)))
     no_recompute = layout.engine == "megatron" and shapes.vision.deepstack  # the engine refuses it
     if layout.recompute == "none" and not no_recompute:
-        if "engine.recompute" in supported:
+        if "engine.recompute" in supported and layout.engine == "megatron":  # fsdp: gradient_checkpointing
             out.append(Knob("engine.recompute", ("none", "selective", "full"), (0, 1.5, 2)))
         else:
             out.append(Knob("engine.gradient_checkpointing", (False, True), (0, 2)))

@@ -133,7 +133,8 @@ def hf_layer_numel(s: ModelShapes) -> int:
 
 @lru_cache(maxsize=256)
 def megatron_parameters(s: ModelShapes, tp: int, pp: int, pp_rank: int) -> tuple[ParamShape, ...]:
-    """One tensor-parallel rank's parameters of pipeline stage ``pp_rank`` (identical on every TP rank).
+    """One tensor-parallel rank's parameters of pipeline stage ``pp_rank`` (identical on every TP rank), in
+    the stage module's ``named_parameters()`` order (the distributed optimizer's buffer layout follows it).
 
     Column/row-parallel weights and the vocabulary are divided by ``tp``; norms (and Qwen3's q/k norms)
     are replicated; the HF vision tower is whole on every rank of stage 0. A tied embedding split over
@@ -155,15 +156,17 @@ def megatron_parameters(s: ModelShapes, tp: int, pp: int, pp_rank: int) -> tuple
             ParamShape(p + "input_layernorm.weight", (h,), "decoder"),
             ParamShape(p + "self_attention.linear_proj.weight", (h, t.q_dim // tp), "decoder"),
             ParamShape(p + "self_attention.linear_qkv.weight", (qkv, h), "decoder"),
-            ParamShape(p + "pre_mlp_layernorm.weight", (h,), "decoder"),
-            ParamShape(p + "mlp.linear_fc1.weight", (2 * t.intermediate // tp, h), "decoder"),
-            ParamShape(p + "mlp.linear_fc2.weight", (h, t.intermediate // tp), "decoder"),
         ]
         if t.qkv_bias:
             out.append(ParamShape(p + "self_attention.linear_qkv.bias", (qkv,), "decoder"))
         if t.qk_norm:
             out.append(ParamShape(p + "self_attention.q_layernorm.weight", (t.head_dim,), "decoder"))
             out.append(ParamShape(p + "self_attention.k_layernorm.weight", (t.head_dim,), "decoder"))
+        out += [
+            ParamShape(p + "pre_mlp_layernorm.weight", (h,), "decoder"),
+            ParamShape(p + "mlp.linear_fc1.weight", (2 * t.intermediate // tp, h), "decoder"),
+            ParamShape(p + "mlp.linear_fc2.weight", (h, t.intermediate // tp), "decoder"),
+        ]
     if last:
         out.append(ParamShape("gpt.decoder.final_layernorm.weight", (h,), "decoder"))
         if not t.tied_embeddings or pp > 1:

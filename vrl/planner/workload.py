@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vrl.planner.activations import Sequences
+from vrl.planner.activations import Sequences, layout_shares_prompts
 from vrl.planner.layout import Layout
 from vrl.planner.shapes import ModelShapes, VisionShapes
 
@@ -40,15 +40,28 @@ class Workload:
     def micro_batch(self, layout: Layout) -> Sequences:
         """The largest micro-batch one device runs under ``layout``."""
         per_rank = max(1, -(-self.trajectories_per_update // layout.dp))
-        if layout.max_tokens_per_micro_batch:
-            rows = max(1, layout.max_tokens_per_micro_batch // self.length)
-        else:
-            rows = layout.micro_batch_size
-        rows = min(rows, per_rank)
         n = self.group_size
-        aligned = rows % n == 0 or n % rows == 0
-        prompts = min(rows, -(-rows // n) + (0 if aligned else 1))
+        if layout.max_tokens_per_micro_batch:
+            # the engine places whole groups, or pieces of one that fit: rows of ceil(rows / n) prompts
+            rows = 1
+            while rows < per_rank and self.cost(rows + 1, layout) <= layout.max_tokens_per_micro_batch:
+                rows += 1
+            prompts = -(-rows // n)
+        else:  # consecutive slices of micro_batch_size rows can span one group more
+            rows = min(layout.micro_batch_size, per_rank)
+            aligned = rows % n == 0 or n % rows == 0
+            prompts = min(rows, -(-rows // n) + (0 if aligned else 1))
         return Sequences(rows, self.prompt_tokens, self.response_tokens, self.vision_patches, prompts)
+
+    def cost(self, rows: int, layout: Layout) -> int:
+        """Tokens the engine counts against ``engine.max_tokens_per_micro_batch`` for ``rows`` trajectories
+        of ``ceil(rows / group_size)`` groups (:func:`vrl.engines.microbatch.micro_batch_cost` when every
+        trajectory is the longest): a shared prompt once, else every row's prompt and response. The engine
+        shares prompts under the budget unless a padded pass runs with gradient checkpointing."""
+        prompts = -(-rows // self.group_size)
+        if layout_shares_prompts(layout) and prompts < rows:
+            return prompts * self.prompt_tokens + rows * self.response_tokens
+        return rows * self.length
 
 
 def video_patches(budget: Any, v: VisionShapes) -> int:

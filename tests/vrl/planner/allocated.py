@@ -27,7 +27,9 @@ def parameter_bytes(module: torch.nn.Module) -> int:
 
 
 def grad_bytes(module: torch.nn.Module) -> int:
-    return storage_bytes(p.grad for p in module.parameters() if p.grad is not None)
+    """``.grad`` of each parameter, or megatron DDP's ``main_grad`` (views of its persistent fp32 buffer)."""
+    grads = (getattr(p, "main_grad", None) if p.grad is None else p.grad for p in module.parameters())
+    return storage_bytes(g for g in grads if g is not None)
 
 
 def optimizer_bytes(optimizer: torch.optim.Optimizer) -> tuple[int, int]:

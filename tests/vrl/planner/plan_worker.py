@@ -32,10 +32,11 @@ from vrl.trainer.update import make_loss_fn
 def main() -> None:
     import faulthandler
 
-    faulthandler.dump_traceback_later(540, exit=True)  # a hung rank shows where, before the launcher kills it
     out_dir, kw = Path(sys.argv[1]), json.loads(sys.argv[2])
-    tp, pp = kw.get("tp", 1), kw.get("pp", 1)
-    ctx = init_distributed(model_parallel=(tp, pp))
+    # a hung rank shows where, shortly before the launcher kills it
+    faulthandler.dump_traceback_later(max(60, kw.get("limit_s", 600) - 60), exit=True)
+    tp, pp, sp = kw.get("tp", 1), kw.get("pp", 1), kw.get("sp", 1)
+    ctx = init_distributed(model_parallel=(tp, pp), sequence_parallel=sp)
     try:
         path = resolve_model(kw["model"])
         cfg = EngineConfig(
@@ -45,7 +46,12 @@ def main() -> None:
             param_dtype=kw.get("param_dtype", "float32"),
             tensor_parallel_size=tp,
             pipeline_parallel_size=pp,
+            sequence_parallel_size=sp,
+            packing=kw.get("packing", False),
+            distributed_optimizer=kw.get("distributed_optimizer", False),
+            sequence_parallel=kw.get("sequence_parallel", False),
         )
+        cfg.validate()
         reference = kw.get("reference", False)
         if cfg.name == "fsdp":
             from vrl.engines.fsdp import FSDPEngine as cls
@@ -53,18 +59,30 @@ def main() -> None:
             from vrl.engines.megatron.engine import MegatronEngine as cls
         engine = cls(cfg, path, ctx, total_steps=2, with_reference=reference)
         trajs = make_trajectories(path)
-        if cfg.name == "fsdp":  # data parallel: each rank its share; megatron: one replica, same data
-            trajs = trajs[ctx.rank :: ctx.world_size]
+        # each data-parallel rank its share (the ranks of one TP/PP/SP group see the same trajectories)
+        trajs = trajs[ctx.dp_rank :: ctx.dp_size]
         for t, lp in zip(trajs, engine.compute_logprobs(trajs).logp):
             t.old_logp = lp
         loss_fn = make_loss_fn(AlgorithmConfig(), MixConfig(), trajs, ctx)
         got = measure_step(engine, lambda: engine.train_step(trajs, loss_fn, need_entropy=False))
-        layout = Layout(cfg.name, ctx.world_size, 2, cfg.param_dtype, tp=tp, pp=pp)
+        layout = Layout(
+            cfg.name,
+            ctx.world_size,
+            2,
+            cfg.param_dtype,
+            tp=tp,
+            pp=pp,
+            sp=sp,
+            packing=cfg.packing,
+            distributed_optimizer=cfg.distributed_optimizer,
+            megatron_sequence_parallel=cfg.sequence_parallel,
+        )
         shapes = read_shapes(kw["model"])
         if cfg.name == "fsdp":
             want = fsdp_state(shapes, layout, ctx.rank, reference)
         else:
-            want = megatron_state(shapes, layout, engine.groups.pp_rank, reference)
+            g = engine.groups
+            want = megatron_state(shapes, layout, g.pp_rank, reference, g.dp_rank)
         result = {
             "measured": got,
             "planned": {"params": want.params, "grads": want.grads, "optimizer": want.optimizer},

@@ -41,7 +41,7 @@ def run_ranks(world: int, out_dir: Path, timeout: float = 600, **kwargs) -> list
         }
         log = open(out_dir / f"rank{rank}.log", "w")  # noqa: SIM115 (closed below)
         logs.append(log)
-        cmd = [sys.executable, str(WORKER), str(out_dir), json.dumps(kwargs)]
+        cmd = [sys.executable, str(WORKER), str(out_dir), json.dumps({**kwargs, "limit_s": timeout})]
         procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
     failed = []
     try:

@@ -16,6 +16,7 @@ import pytest
 import torch
 from video_batches import build_model, micro_batch, video_prompt
 
+from vrl.batch import collate
 from vrl.planner.activations import (
     DTYPE_BYTES,
     hf_activations,
@@ -169,4 +170,57 @@ def test_eager_attention_keeps_its_probabilities(tiny_models):
         f"\nACTIVATIONS eager: estimate {estimate} B, measured peak {measured} B, ratio {estimate / measured:.3f}"
     )
     assert estimate > sdpa
+    assert abs(estimate - measured) <= TOLERANCE * measured
+
+
+# (model, dtype, prompts, rows, response, frames, side, share, token budget: 0 = one micro-batch of all rows)
+PACKED = {
+    "qwen2.5-fp32-packed": ("tiny-qwen2.5-vl", "float32", 4, 4, 48, 4, 4, False, 0),
+    "qwen3-bf16-packed-shared": ("tiny-qwen3-vl", "bfloat16", 2, 8, 48, 4, 4, True, 0),
+    "qwen2.5-fp32-packed-shared-token-budget": ("tiny-qwen2.5-vl", "float32", 3, 12, 32, 4, 6, True, 1),
+    "qwen3-fp32-padded-token-budget": ("tiny-qwen3-vl", "float32", 8, 8, 64, 4, 4, False, 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PACKED))
+def test_packed_and_token_budget_within_25_percent_of_the_measured_peak(tiny_models, case):
+    """``engine.packing`` (one row, attention per sequence; shared prompts as ``[P, R_1..R_n]`` under an
+    explicit mask) and ``engine.max_tokens_per_micro_batch``: the engine's own planner splits the
+    trajectories, the largest micro-batch's peak is measured, and the planner's micro-batch (rows from the
+    budget) must hold as many rows and estimate within 25 %. A budget of 1 in the table means: room for
+    two groups' packed sequences (or four padded rows), not three."""
+    from vrl.engines.microbatch import Layout as BatchLayout
+    from vrl.engines.microbatch import plan_micro_batches
+    from vrl.engines.packing import pack, use_varlen_sdpa
+    from vrl.planner.workload import Workload
+
+    name, dtype, groups, rows, response, frames, side, share, budgeted = PACKED[case]
+    packing = "padded" not in case
+    path = tiny_models[name]
+    model = build_model(path, getattr(torch, dtype))
+    if packing:
+        use_varlen_sdpa(model)
+    prompts = [video_prompt(path, frames, side, seed=g) for g in range(groups)]
+    _, seq, trajs = micro_batch(prompts, rows, response, share)
+    group = rows // groups
+    work = Workload(seq.prompt_tokens, response, seq.vision_patches, group, rows, entropy=False)
+    layout = Layout("fsdp", 1, rows, dtype, share_prompts=share, packing=packing)
+    if budgeted:
+        per_group = work.cost(group, layout)
+        budget = 2 * per_group if share else 4 * seq.length
+        layout = layout.with_changes(max_tokens_per_micro_batch=budget)
+        plan = plan_micro_batches(trajs, budget, BatchLayout(packing=packing, share_prompts=share))
+    else:
+        plan = [list(range(rows))]
+    planned = work.micro_batch(layout)
+    assert planned.rows == max(len(indices) for indices in plan)
+    build = pack if packing else collate
+    measured = max(
+        measure_update(model, build([trajs[i] for i in indices], 0, share), entropy=False) for indices in plan
+    )
+    estimate = sum(hf_activations(_shapes(model), layout, planned, entropy=False).values())
+    print(
+        f"\nACTIVATIONS {case}: {len(plan)} micro-batch(es), estimate {estimate} B, measured peak {measured} B, "
+        f"ratio {estimate / measured:.3f}"
+    )
     assert abs(estimate - measured) <= TOLERANCE * measured

@@ -34,7 +34,13 @@ def test_micro_batch_rows_and_distinct_prompts():
     assert (seq.rows, seq.prompts, seq.length) == (8, 1, 150)
     assert w.micro_batch(Layout("fsdp", 8, 3)).prompts == 2  # 3 rows of groups of 8 can span two groups
     assert w.micro_batch(Layout("fsdp", 16, 8)).rows == 4  # only 64 / 16 trajectories per rank
-    assert w.micro_batch(Layout("fsdp", 1, 8, max_tokens_per_micro_batch=450)).rows == 3
+    budget = Layout("fsdp", 1, 8, max_tokens_per_micro_batch=450)
+    assert w.micro_batch(budget.with_changes(share_prompts=False)).rows == 3  # 3 × 150 tokens
+    assert w.micro_batch(budget).rows == 7  # the shared prompt once: 100 + 7 × 50 (the engine's cost)
+    assert (
+        w.micro_batch(budget.with_changes(recompute="full")).rows == 3
+    )  # padded + checkpointing: no sharing
+    assert w.micro_batch(budget.with_changes(recompute="full", packing=True)).rows == 7
 
 
 def test_video_budget_sets_the_prompt(qwen_dirs):
