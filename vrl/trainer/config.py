@@ -139,6 +139,10 @@ class Config(LaunchConfig):
                 f"the world size (nodes × tasks_per_node = {world}) must be a multiple of "
                 f"engine.tensor_parallel_size × engine.pipeline_parallel_size = {model_parallel}"
             )
+        from vrl.rollout.groups import check_rollout_layout
+
+        r = self.rollout  # the rollout engines' groups: refused at submit time, not inside the job
+        check_rollout_layout(r.name, r.tensor_parallel_size, r.data_parallel_size, world, tasks_per_node)
         if self.engine.name == "megatron":
             from vrl.engines.megatron.layout import check_layout, spec_if_readable
 

@@ -49,3 +49,19 @@ def test_old_logprob_pass_only_when_the_policy_moves_before_an_update(args, need
 
     cfg, _ = parse(Config, args)
     assert needs_old_logprobs(cfg) is needed
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["rollout.tensor_parallel_size=2"], "needs rollout.name=vllm"),
+        (["rollout.name=vllm", "rollout.tensor_parallel_size=2", "tasks_per_node=1"], "Choose one of"),
+        (["rollout.name=vllm", "rollout.data_parallel_size=3", "tasks_per_node=2"], "data_parallel_size=3"),
+    ],
+)
+def test_rollout_layouts_are_refused_at_submit_time(args, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        parse(Config, args)
+    # a layout that fits parses: one vLLM engine per pair of ranks
+    cfg, _ = parse(Config, ["rollout.name=vllm", "rollout.tensor_parallel_size=2", "tasks_per_node=2"])
+    assert cfg.rollout.tensor_parallel_size == 2
