@@ -153,8 +153,8 @@ def test_megatron_distributed_optimizer_bytes_per_parameter():
 )
 def test_four_rank_layouts_exact_on_every_rank(tiny_models, tmp_path, layout):
     """Data parallelism beside model/sequence parallelism: TP2 × DP2 with the optimizer sliced over DP, and
-    FSDP sharding over all four ranks of DP2 × SP2. Slow tier: four processes on a 2-core machine take
-    4-10 minutes."""
+    FSDP sharding over all four ranks of DP2 × SP2. Slow tier: four processes on 2 cores take ~70 s each
+    when the machine is quiet, up to 10 minutes under load."""
     results = run_ranks(4, tmp_path, timeout=1200, **layout)
     for rank, result in enumerate(results):
         measured = {k: result["measured"][k] for k in ("params", "grads", "optimizer")}
