@@ -441,23 +441,9 @@ def async_train_overrides(cfg: SyncBenchmarkConfig) -> list[str]:
     ]
 
 
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    """``values`` in the environment while a contender process starts (it inherits them)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_async(cfg: SyncBenchmarkConfig, workdir: Path) -> dict[str, Any]:
     """Step time of each contender (module docstring), stepped in turns; speedups over the synchronous one."""
+    from vrl.rollout.vllm_engine import scoped_environ
     from vrl.trainer.benchmark import Contender, alternate, check_overrides, summarize
     from vrl.trainer.benchmark_workers import ours_worker
 
@@ -472,7 +458,7 @@ def run_async(cfg: SyncBenchmarkConfig, workdir: Path) -> dict[str, Any]:
         for _, overrides, _ in specs:
             check_overrides(overrides)
         for i, (name, overrides, env) in enumerate(specs):
-            with _env(env):
+            with scoped_environ(env):
                 run_dir = workdir / f"async_{i}"
                 contenders.append(Contender(name, ours_worker, overrides, run_dir, cfg.threads, 3600.0))
             contenders[-1].wait_ready()  # one start-up at a time: the first builds the toy frame cache

@@ -81,7 +81,7 @@ def _in_process_blocker(in_process: bool) -> str | None:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def scoped_environ(values: dict[str, str]) -> Iterator[None]:
     """``values`` in the environment while vLLM starts (it reads them then; its engine core process inherits
     them), the previous values afterwards, so our choice never reads as the user's for the next engine."""
     old = {name: os.environ.get(name) for name in values}
@@ -196,7 +196,7 @@ class VLLMRollout(RolloutEngine):
         )
         set_num_threads = torch.set_num_threads
         try:
-            with _environment(env):
+            with scoped_environ(env):
                 self.llm = LLM(**kwargs)
         finally:
             torch.set_num_threads = set_num_threads
