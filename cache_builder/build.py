@@ -9,6 +9,8 @@ staged by a killed earlier run, and records bad inputs in its failure file inste
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,9 +225,26 @@ def build_shard(cfg: CacheConfig, task: dict[str, Any], position: int = 0) -> di
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _build_shard(cfg, task, position)
+        with _shard_lock(cfg, task):
+            return _build_shard(cfg, task, position)
     finally:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _shard_lock(cfg: CacheConfig, task: dict[str, Any]) -> Iterator[None]:
+    """Hold one shard's build for this process: two jobs building the same cache (two training runs that
+    start together on a shared cache) would clean and assemble each other's staging files. The second one
+    waits, then finds every entry stored and skips it."""
+    name = cache_index.shard_name(task["shard"], task["num_shards"])
+    path = Path(cfg.out_dir()) / cache_index.STAGING_DIR / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build_shard(cfg: CacheConfig, task: dict[str, Any], position: int) -> dict[str, Any]:

@@ -115,3 +115,18 @@ def test_parallel_videos_default_to_the_workers_share_of_cores_plus_one(tmp_path
     assert parallel_videos(cache_config(out=tmp_path)) == cores + 1
     assert parallel_videos(cache_config(out=tmp_path, num_workers=cores)) == 2
     assert parallel_videos(cache_config(out=tmp_path, parallel_videos=3)) == 3
+
+
+def test_two_builds_of_one_cache_at_once_both_succeed(media_dir, tmp_path):
+    """Two jobs that start together on a shared cache (two training runs of one suite) take turns per
+    shard instead of cleaning and assembling each other's staging files; the second finds all stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    recs = write_records(tmp_path / "r.json", GOOD, ["pic.png"])
+    cfg = cache_config(input=recs, video_root=media_dir, out=tmp_path / "cache", fps=2)
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(build_local, [cfg, cfg])
+    assert first["failed"] == second["failed"] == 0
+    assert sorted([first["stored"], second["stored"]]) == [0, len(GOOD) + 1]
+    reader = open_cache(tmp_path / "cache", expected_spec=VideoSpec(fps=2), video_root=media_dir)
+    assert all(reader.get(name)[0].shape[0] > 0 for name in GOOD)
