@@ -110,6 +110,10 @@ class Trainer:
         self._rollout_version = 0  # RL updates applied to the rollout engine's weights
         self._ahead: ReadyBatch | None = None  # the next step's batch, generated during this step
         self._async = AsyncRollout(self._collect) if cfg.trainer.async_rollout else None
+        if self._async is not None and (threads := device.share_cpu_threads(2)) is not None:
+            logger.info(
+                "trainer.async_rollout on CPU: %d torch thread(s) each for update and generation", threads
+            )
         if self._async is not None and device.has_gpu() and cfg.rollout.name == "vllm":
             logger.info("trainer.async_rollout: vLLM does not sleep during updates (it generates meanwhile)")
 
