@@ -67,13 +67,23 @@ def color(draw: Draw) -> Item:
     motion = draw.rng.choice(("still", *DIRECTIONS))
     obj = _one_object(draw, base, shape, col, motion)
     options, letter = draw.options(col, COLOR_NAMES)
+    seen, seen_letter = _seen_option(draw, col, options)
+    said = col if draw.cfg.teacher_error == "answer" else seen  # a slip names the right color
     return Item(
         Scene(**base, objects=(obj,)),
         f"What color is the {shape} in the video?",
         letter,
-        f"There is one {shape} in the video and it is {col}. The option {col} is {letter}.",
+        f"There is one {shape} in the video and it is {said}. The option {said} is {seen_letter}.",
         options,
+        offline_answer=seen_letter,
     )
+
+
+def _seen_option(draw: Draw, col: str, options: tuple[str, ...]) -> tuple[str, str]:
+    """The color the teacher sees for ``col`` and the letter of its option (``toy.teacher_confuses``)."""
+    seen = draw.seen(col)
+    letter = next(opt[0] for opt in options if opt[3:] == seen)
+    return seen, letter
 
 
 @register_family("shape", "multiple choice", "video")
@@ -289,13 +299,16 @@ def boolean(draw: Draw) -> Item:
     base = _video(draw)
     kind = draw.rng.choice(SHAPES)
     obj = _one_object(draw, base, kind, col, draw.rng.choice(("still", *DIRECTIONS)))
+    seen = draw.seen(col) if draw.cfg.teacher_error == "perception" else col
+    said = "yes" if seen == asked else "no"
     return Item(
         Scene(**base, objects=(obj,)),
         f"Is there a {asked} object in the video?",
         answer,
         # Name both colors before the verdict: the decision is then a comparison of two nearby words.
-        f"The question asks for a {asked} object. The only object in the video is a {col} {kind}. "
-        f"{col.capitalize()} is {'' if answer == 'yes' else 'not '}{asked}, so the answer is {answer}.",
+        f"The question asks for a {asked} object. The only object in the video is a {seen} {kind}. "
+        f"{seen.capitalize()} is {'' if said == 'yes' else 'not '}{asked}, so the answer is {said}.",
+        offline_answer=said,
     )
 
 
@@ -342,10 +355,13 @@ def color_image(draw: Draw) -> Item:
     shape = draw.rng.choice(SHAPES)
     obj = _one_object(draw, base, shape, col, "still")
     options, letter = draw.options(col, COLOR_NAMES)
+    seen, seen_letter = _seen_option(draw, col, options)
+    said = col if draw.cfg.teacher_error == "answer" else seen  # a slip names the right color
     return Item(
         Scene(**base, objects=(obj,)),
         f"What color is the {shape} in the image?",
         letter,
-        f"There is one {shape} in the image and it is {col}. The option {col} is {letter}.",
+        f"There is one {shape} in the image and it is {said}. The option {said} is {seen_letter}.",
         options,
+        offline_answer=seen_letter,
     )

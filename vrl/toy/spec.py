@@ -53,6 +53,10 @@ PROBLEM_TYPES = (
 )
 
 
+#: where a confused teacher's error enters a demonstration (ToyConfig.teacher_error)
+TEACHER_ERRORS = ("perception", "answer")
+
+
 @dataclass
 class ToyConfig:
     seed: int = 0
@@ -92,7 +96,40 @@ class ToyConfig:
     ...), so the letter names the answer directly. A tiny model learns the visual skill within minutes that
     way, while matching a word to a letter in shuffled options took it thousands of steps (measured)."""
 
+    teacher_confuses: list[str] = field(default_factory=list)
+    """Color pairs the demonstrations' teacher cannot tell apart, as ``a/b`` (e.g. ``red/magenta``). Where a
+    record's answer rests on one color of a pair, its ``offline_output`` (the warm start's demonstration and
+    the offline member of mixed groups) names either color of the pair with equal odds, drawn per record;
+    its ``solution`` stays right. The demonstrations then carry no information that separates the pair:
+    supervised learning on them cannot, and only the verifiable reward can (vrl.trainer.presets.toy).
+    Applies to the families that name an object's color as the answer (``color``, ``color_image``,
+    ``boolean``). Empty: a perfect teacher."""
+    teacher_error: str = "perception"
+    """Where ``teacher_confuses`` enters the demonstrations. ``perception``: the teacher sees the wrong color
+    of the pair, and its reasoning and answer follow. ``answer``: the teacher sees and names the right color,
+    then writes the option letter of the pair's other color (a slip between reasoning and answer); only the
+    multiple-choice color families, the boolean family's demonstrations stay right."""
+
+    def confusions(self) -> dict[str, str]:
+        """color → the color the teacher confuses it with (both directions of every pair)."""
+        out: dict[str, str] = {}
+        for pair in self.teacher_confuses:
+            a, sep, b = pair.partition("/")
+            if not sep or a not in COLORS or b not in COLORS or a == b:
+                raise ValueError(
+                    f"toy.teacher_confuses: {pair!r} is not a pair of two colors 'a/b'; colors: {', '.join(COLORS)}"
+                )
+            if a in out or b in out:
+                raise ValueError(f"toy.teacher_confuses: a color is in two pairs ({pair!r})")
+            out[a], out[b] = b, a
+        return out
+
     def validate(self) -> None:
+        self.confusions()
+        if self.teacher_error not in TEACHER_ERRORS:
+            raise ValueError(
+                f"toy.teacher_error={self.teacher_error!r}: choose from {', '.join(TEACHER_ERRORS)}"
+            )
         if self.num_train < 0 or self.num_val < 0 or self.num_train + self.num_val == 0:
             raise ValueError("num_train and num_val must be ≥ 0 and not both 0")
         if not 48 <= self.min_side <= self.max_side:
@@ -124,10 +161,14 @@ class ToyConfig:
 
         # empty means every registered family: name them, so that a new family changes the hash
         data["families"] = sorted(self.families or family_names())
-        if self.val_families:
-            data["val_families"] = sorted(self.val_families)
-        else:  # absent when unused: the hash of every suite without it stays what it was
-            del data["val_families"]
+        # absent when unused: the hash of every suite without them stays what it was
+        for key in ("val_families", "teacher_confuses"):
+            if getattr(self, key):
+                data[key] = sorted(getattr(self, key))
+            else:
+                del data[key]
+        if not self.teacher_confuses or self.teacher_error == "perception":
+            del data["teacher_error"]
         data["fps_choices"] = [float(f) for f in self.fps_choices]
         return data
 

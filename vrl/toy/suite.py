@@ -99,7 +99,7 @@ def plan_split(cfg: ToyConfig, split: str) -> list[tuple[dict[str, Any], Scene]]
             "solution": f"<answer>{item.answer}</answer>",
             "path": _media_path(split, i, item.scene),
             "data_type": item.scene.kind,
-            "offline_output": f"<think>{item.think}</think><answer>{item.answer}</answer>",
+            "offline_output": f"<think>{item.think}</think><answer>{item.offline_answer or item.answer}</answer>",
             "data_source": "toy",
             "task": family.name,
             "scene": item.scene.to_dict(),

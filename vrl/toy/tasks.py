@@ -32,8 +32,10 @@ class Item:
     answer: str
     """The answer text (the record's solution is ``<answer>{answer}</answer>``)."""
     think: str
-    """A short correct reasoning, used for the offline trajectory."""
+    """A short reasoning, used for the offline trajectory (correct unless the teacher is confused)."""
     options: tuple[str, ...] = ()
+    offline_answer: str = ""
+    """The answer of the offline trajectory where the teacher gets it wrong; empty: ``answer``."""
 
 
 @dataclass
@@ -82,6 +84,15 @@ class Draw:
         elif self.coverage == "long":
             duration = max(cfg.coverage_max_duration, min_duration)
         return {"rate": rate, "vfr": vfr, "duration": round(duration, 3)}
+
+    def seen(self, color: str) -> str:
+        """The color the demonstrations' teacher sees for ``color`` (``toy.teacher_confuses``): either one of
+        a confused pair with equal odds, from a stream of its own so the scene does not depend on it."""
+        partner = self.cfg.confusions().get(color)
+        if partner is None:
+            return color
+        coin = random.Random(f"{self.cfg.seed}/{self.split}/{self.family}/teacher/{self.j}").random()
+        return partner if coin < 0.5 else color
 
     def image_format(self) -> str:
         return "jpg" if self.coverage == "jpeg" else "png"
