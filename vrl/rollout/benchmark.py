@@ -15,15 +15,15 @@ Models: the tiny Qwen2.5-VL and a random ~0.5 B-parameter Qwen2.5-VL built from 
 hub). After the last timed update, vLLM's greedy log-probs are checked against the engine's (fp32: they
 agree to 1e-4 when the weights arrived).
 
-Extra memory, the method: after every timed sync of a model (its own process; both engines alive side by
-side), a thread samples every millisecond during further syncs the resident set of the benchmark process
-and of its child processes (the file path's engine core) plus the bytes in the sync folder in ``/dev/shm``
-(tmpfs pages resident in no process until mapped); the extra peak is the highest sample minus the sample
-just before the sync. For these syncs glibc is told to return every freed block of 64 KiB or more to the
-system (``mallopt``; it makes allocation slower, hence no timing after it), so freed tensors leave the
-resident set and new ones enter it instead of reusing retained memory. Pages of the shm file that the engine
-core maps count twice (its RSS and the folder): the file path's figure is an upper bound. Goals (issue
-15): in-memory time ≤ 0.3× the file path's; extra peak ≤ 1.5× the bucket.
+Extra memory, the method: in a process of its own (the timings run in another; both engines alive side by
+side), where glibc is told before the engines are built to return every freed block of 64 KiB or more to
+the system (``mallopt``; it makes allocation slower), so freed tensors leave the resident set and new ones
+enter it instead of reusing retained memory. After ``warmup`` syncs, a thread samples every millisecond
+during each of ``updates`` syncs the resident set of the benchmark process and of its child processes (the
+file path's engine core) plus the bytes in the sync folder in ``/dev/shm`` (tmpfs pages resident in no
+process until mapped); the extra peak is the highest sample minus the sample just before the sync. Pages
+of the shm file that the engine core maps count twice (its RSS and the folder): the file path's figure is
+an upper bound. Goals (issue 15): in-memory time ≤ 0.3× the file path's; extra peak ≤ 1.5× the bucket.
 
 **async** (training step, synchronous vs one-step-off asynchronous rollout). One training step of the
 video toy workload (the ``toy`` preset's data, model, budget and response length; no warm start: timing only)
@@ -69,6 +69,8 @@ MODELS = ("tiny", "0.5b")
 PATHS = ("file", "memory", "memory_copied")
 PATH_LABELS = {"file": "file", "memory": "memory", "memory_copied": "memory, copied buckets"}
 ROWS = ("sync", "async")
+#: what a sync-row process measures: ``all`` runs one process per model and part (the two below)
+PARTS = ("all", "time", "memory")
 SYNC_STEP, ASYNC_STEP, ASYNC_PROCESS = "synchronous", "async_rollout=true", "async, engine core process"
 MiB = 2**20
 
@@ -109,6 +111,9 @@ class SyncBenchmarkConfig:
     """Torch threads of the benchmark process and of vLLM's engine core (0: their defaults). On a shared,
     loaded machine starved multi-threaded copies spin; one thread keeps both paths comparable. async: every
     contender's torch threads per Python thread (the asynchronous trainer runs two)."""
+    part: str = "all"
+    """sync: ``all`` (each model in two fresh processes, one timing the syncs, one measuring their memory);
+    ``time`` or ``memory`` measure only that, for one model, in this process (how ``all`` runs them)."""
     async_steps: int = 5
     """async: timed training steps per contender."""
     async_warmup: int = 1
@@ -128,6 +133,10 @@ class SyncBenchmarkConfig:
             raise ValueError("need updates >= 1, warmup >= 0, bucket_mb >= 1 and kv_cache_gb >= 1")
         if self.threads < 0:
             raise ValueError("threads must be >= 0")
+        if self.part not in PARTS:
+            raise ValueError(f"part={self.part!r}: choose from {', '.join(PARTS)}")
+        if self.part != "all" and len(self.models) != 1:
+            raise ValueError(f"part={self.part} measures one model, got models={self.models}")
         if self.async_steps < 1 or self.async_warmup < 0:
             raise ValueError("need async_steps >= 1 and async_warmup >= 0")
 
@@ -304,8 +313,9 @@ def measure_path(cfg: SyncBenchmarkConfig, engine: Any, rollout: Any, path: str)
 
 def run_model(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, Any]:
     """Both engines side by side (the file path's engine core a child process, started first: the
-    in-process engine freezes vLLM's environment); every timing before any memory measurement, which
-    changes how this process allocates (:func:`_return_freed_memory`, irreversible and slower)."""
+    in-process engine freezes vLLM's environment); ``cfg.part``: the timings, or the memory measurement,
+    for which the allocator returns freed memory from the start (:func:`_return_freed_memory`: slower, so
+    never in a process that times)."""
     from vrl.distributed import init_distributed
     from vrl.engines.config import EngineConfig
     from vrl.engines.fsdp import FSDPEngine
@@ -313,6 +323,11 @@ def run_model(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, A
     from vrl.rollout.sync import sync_weights
     from vrl.rollout.vllm_engine import VLLMRollout
 
+    if cfg.part == "memory":
+        # before the engines exist: set later, the resident set drifts for several syncs by whole weight
+        # matrices that glibc kept and vLLM's re-pack returns (1.69x the bucket at the worst sync, though no
+        # second bucket is ever alive: tests/vrl/rollout/sync_memory_probe.py)
+        _return_freed_memory()
     path = build_model(name, workdir)
     dist_ctx = init_distributed()
     engine = FSDPEngine(EngineConfig(), path, dist_ctx, total_steps=1)
@@ -336,26 +351,24 @@ def run_model(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, A
             rollouts[mode] = rollout
     on = {p: rollouts[p.split("_")[0]] for p in cfg.paths}
     for p in cfg.paths:
-        logger.info("%s: timing the %s sync (%d + %d updates)", name, p, cfg.warmup, cfg.updates)
-        result["paths"][p] = time_path(cfg, engine, on[p], p)
-    _return_freed_memory()
-    # Settle before measuring: right after the switch the resident set still drifts by whole weight matrices
-    # that vLLM re-packs on the first syncs (glibc returning blocks it kept), which read as extra peak (1.86x
-    # the bucket) though no second bucket is ever alive (tests/vrl/rollout/sync_memory_probe.py).
-    for p in cfg.paths:
-        for _ in range(2):
+        if cfg.part == "time":
+            logger.info("%s: timing the %s sync (%d + %d updates)", name, p, cfg.warmup, cfg.updates)
+            result["paths"][p] = time_path(cfg, engine, on[p], p)
+            continue
+        for _ in range(cfg.warmup):  # first-call work (vLLM's re-pack) is not the sync's own memory
             _nudge(engine)
             sync_weights(on[p], _source(engine, p), cfg.bucket_mb)
-    prompts = _check_prompts(path)
-    for p in cfg.paths:
         logger.info("%s: extra memory of the %s sync (%d updates)", name, p, cfg.updates)
         extra = measure_path(cfg, engine, on[p], p)
-        result["paths"][p].update(
+        result["paths"][p] = dict(
             extra_peak_bytes_each=extra,
             extra_peak_bytes=max(extra),
             extra_peak_bytes_median=statistics.median(extra),
         )
-        result["paths"][p]["logprob_gap"] = max_logprob_gap(engine, on[p], prompts)
+    if cfg.part == "time":
+        prompts = _check_prompts(path)
+        for p in cfg.paths:
+            result["paths"][p]["logprob_gap"] = max_logprob_gap(engine, on[p], prompts)
     for rollout in rollouts.values():
         rollout.close()
     return result
@@ -391,9 +404,9 @@ def markdown(cfg: SyncBenchmarkConfig, results: dict[str, Any]) -> str:
     lines += [
         "",
         "- extra peak: highest resident set (process tree) + /dev/shm sync folder during a sync, minus the value "
-        "just before it (sampled every ms, freed blocks returned to the system), over as many syncs as were "
-        "timed; 'max / bucket' divides the largest by the bucket size (the model's size when smaller). "
-        "Goals: memory ≤ 0.3× file; extra ≤ 1.5× bucket.",
+        "just before it (sampled every ms, in a process of its own whose allocator returns freed blocks "
+        "from the start), over as many syncs as were timed; 'max / bucket' divides the largest by the bucket "
+        "size (the model's size when smaller). Goals: memory ≤ 0.3× file; extra ≤ 1.5× bucket.",
         "- log-prob gap: vLLM's greedy log-probs vs the engine's after the last update (fp32: < 1e-4 means "
         "the weights arrived).",
     ]
@@ -409,17 +422,25 @@ def _limit_threads(threads: int) -> None:
 
 
 def _run_alone(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, Any]:
-    """One model in a fresh process: its allocator and vLLM's process-wide state start clean."""
-    out = workdir / f"{name}.json"
-    overrides = ["rows=[sync]", f"models=[{name}]", f"json={out}", f"workdir={workdir}"]
-    overrides += [f"{k}={v}" for k, v in dataclasses.asdict(cfg).items() if k in ("updates", "warmup")]
-    overrides += [f"bucket_mb={cfg.bucket_mb}", f"kv_cache_gb={cfg.kv_cache_gb}", f"threads={cfg.threads}"]
-    overrides.append("paths=[" + ",".join(cfg.paths) + "]")
-    # its table goes nowhere (the merged one is printed here); its log lines reach stderr
-    subprocess.run(
-        [sys.executable, "-m", "vrl.rollout.benchmark", *overrides], check=True, stdout=subprocess.DEVNULL
-    )
-    return json.loads(out.read_text())["results"][name]
+    """One model, timed in a fresh process and measured in another: each starts with a clean allocator and
+    vLLM's process-wide state. The two results merged per path."""
+    merged: dict[str, Any] = {}
+    for part in ("time", "memory"):
+        out = workdir / f"{name}-{part}.json"
+        overrides = ["rows=[sync]", f"models=[{name}]", f"part={part}", f"json={out}", f"workdir={workdir}"]
+        overrides += [f"updates={cfg.updates}", f"warmup={cfg.warmup}", f"bucket_mb={cfg.bucket_mb}"]
+        overrides += [f"kv_cache_gb={cfg.kv_cache_gb}", f"threads={cfg.threads}"]
+        overrides.append("paths=[" + ",".join(cfg.paths) + "]")
+        # its table goes nowhere (the merged one is printed here); its log lines reach stderr
+        subprocess.run(
+            [sys.executable, "-m", "vrl.rollout.benchmark", *overrides], check=True, stdout=subprocess.DEVNULL
+        )
+        result = json.loads(out.read_text())["results"][name]
+        paths = merged.setdefault("paths", {})
+        for p, row in result.pop("paths").items():
+            paths.setdefault(p, {}).update(row)
+        merged.update(result)
+    return merged
 
 
 # ---- async: training step time, synchronous vs one-step-off ------------------------------------------
@@ -507,7 +528,7 @@ def run(cfg: SyncBenchmarkConfig) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async_rows: dict[str, Any] = {}
     try:
-        if "sync" in cfg.rows and len(cfg.models) == 1:
+        if "sync" in cfg.rows and cfg.part != "all":
             _limit_threads(cfg.threads)
             results[cfg.models[0]] = run_model(cfg, cfg.models[0], workdir)
         elif "sync" in cfg.rows:
@@ -518,7 +539,7 @@ def run(cfg: SyncBenchmarkConfig) -> dict[str, Any]:
     finally:
         if not cfg.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    tables = [markdown(cfg, results)] if results else []
+    tables = [markdown(cfg, results)] if results and cfg.part == "all" else []
     if async_rows:
         tables.append(async_markdown(cfg, async_rows))
     table = "\n".join(tables)

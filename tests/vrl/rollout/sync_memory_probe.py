@@ -6,8 +6,9 @@ model of the weight-sync benchmark: tiny, 0.5b, built in the system's temp folde
 cloned as a sharded engine's gather allocates them. At every bucket's gather it prints the bytes of earlier
 buckets' tensors still alive (weak references) and the resident set above the sync's start; after each
 sync the extra peak (the weight-sync benchmark's sampler) as a multiple of the bucket. glibc returns freed
-blocks of 64 KiB or more (the benchmark's setting) from the start, before the engines are built; ``late``
-switches it after, as the benchmark does, to show the drift that causes. A diagnostic, not a test.
+blocks of 64 KiB or more (the benchmark's setting) from the start, before the engines are built, as the
+benchmark's memory process does; ``late`` switches it after, as the benchmark once did, to show the drift
+that causes. A diagnostic, not a test.
 """
 
 from __future__ import annotations

@@ -121,3 +121,31 @@ def test_async_row_runs_end_to_end_on_a_tiny_workload(tmp_path):
     assert (
         rows["async_rollout=true"]["phases"]["overlap"] > 0
     )  # the next batch was generated during the update
+
+
+def test_a_memory_part_measures_one_model():
+    with pytest.raises(ValueError, match="choose from all, time, memory"):
+        parse(SyncBenchmarkConfig, ["part=peak"])
+    with pytest.raises(ValueError, match="measures one model"):
+        parse(SyncBenchmarkConfig, ["part=memory"])
+    cfg, _ = parse(SyncBenchmarkConfig, ["part=memory", "models=[tiny]"])
+    assert cfg.part == "memory"
+
+
+def test_sync_row_times_and_measures_in_separate_processes(tmp_path):
+    """The tiny model end to end: one process times, another (allocator set first) measures memory; the
+    merged rows carry both, and vLLM's log-probs after the syncs match the engine's."""
+    from vrl.rollout.benchmark import run
+
+    cfg, _ = parse(
+        SyncBenchmarkConfig,
+        ["rows=[sync]", "models=[tiny]", "updates=1", "warmup=1", f"workdir={tmp_path}", "kv_cache_gb=1"],
+    )
+    doc = run(cfg)
+    rows = doc["results"]["tiny"]["paths"]
+    assert set(rows) == {"file", "memory", "memory_copied"}
+    for row in rows.values():
+        assert row["sync_s_median"] > 0 and row["logprob_gap"] < 1e-4
+        assert len(row["extra_peak_bytes_each"]) == 1 and row["extra_peak_bytes"] >= 0
+    assert {"tiny-time.json", "tiny-memory.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert "ratio to file" in doc["table"]
