@@ -12,8 +12,9 @@ per update, on two paths and two models, and prints the ratios from this one run
   gather allocates each bucket anew, which this row reproduces to measure what that costs.
 
 Models: the tiny Qwen2.5-VL and a random ~0.5 B-parameter Qwen2.5-VL built from a widened tiny config (no
-hub). After the last timed update, vLLM's greedy log-probs are checked against the engine's (fp32: they
-agree to 1e-4 when the weights arrived).
+hub). After the timed updates, each path syncs the engine's latest weights once more (the paths' engines
+took turns, so the others' updates are newer) and vLLM's greedy log-probs are checked against the engine's
+(fp32: they agree to 1e-4 when the weights arrived).
 
 Extra memory, the method: in a process of its own (the timings run in another; both engines alive side by
 side), where glibc is told before the engines are built to return every freed block of 64 KiB or more to
@@ -368,6 +369,8 @@ def run_model(cfg: SyncBenchmarkConfig, name: str, workdir: Path) -> dict[str, A
     if cfg.part == "time":
         prompts = _check_prompts(path)
         for p in cfg.paths:
+            # the paths' engines took turns: bring this one to the engine's latest weights through its path
+            sync_weights(on[p], _source(engine, p), cfg.bucket_mb)
             result["paths"][p]["logprob_gap"] = max_logprob_gap(engine, on[p], prompts)
     for rollout in rollouts.values():
         rollout.close()
