@@ -3,7 +3,7 @@
 
 Tiers: ``default`` (CPU, offline, fast), ``integration`` (real local Slurm cluster, vLLM engine,
 multi-process), ``slow`` (long runs, benchmark scripts). ``ci`` (the default) = ruff lint + format check,
-then all three tiers (1,916 tests, 60 min on 2 cores shared with other work): what ``.ci/run`` runs on every clean clone; ``all``: the three
+then all three tiers (1,927 tests, 51 min on 2 cores partly shared with other work): what ``.ci/run`` runs on every clean clone; ``all``: the three
 tiers without ruff. ``gpu``: every test marked ``gpu`` across the project (CUDA vLLM with sleep/wake and
 weight sync, FSDP2 in bf16 with nccl, Megatron in bf16, ...), for a machine with one GPU, unattended, in
 under 10 minutes; without CUDA each test is skipped with its reason. It writes the pytest output to
