@@ -9,8 +9,6 @@ staged by a killed earlier run, and records bad inputs in its failure file inste
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import itertools
 import json
@@ -19,7 +17,6 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +49,7 @@ from cache_builder.store import (
     tmp_name,
     write_staged,
 )
+from vrl.file_lock import file_lock
 from vrl.log import get_logger
 
 logger = get_logger(__name__)
@@ -224,27 +222,15 @@ def build_shard(cfg: CacheConfig, task: dict[str, Any], position: int = 0) -> di
     # 2 cores: resizing on 2 threads next to a 1-thread decoder made builds 11 % slower)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    # one process per shard at a time: two jobs building the same cache (two training runs that start
+    # together on a shared cache) would clean and assemble each other's staging files; the second one
+    # waits, then finds every entry stored and skips it
+    name = cache_index.shard_name(task["shard"], task["num_shards"])
     try:
-        with _shard_lock(cfg, task):
+        with file_lock(Path(cfg.out_dir()) / cache_index.STAGING_DIR / f"{name}.lock"):
             return _build_shard(cfg, task, position)
     finally:
         torch.set_num_threads(threads)
-
-
-@contextlib.contextmanager
-def _shard_lock(cfg: CacheConfig, task: dict[str, Any]) -> Iterator[None]:
-    """Hold one shard's build for this process: two jobs building the same cache (two training runs that
-    start together on a shared cache) would clean and assemble each other's staging files. The second one
-    waits, then finds every entry stored and skips it."""
-    name = cache_index.shard_name(task["shard"], task["num_shards"])
-    path = Path(cfg.out_dir()) / cache_index.STAGING_DIR / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build_shard(cfg: CacheConfig, task: dict[str, Any], position: int) -> dict[str, Any]:

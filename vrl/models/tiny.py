@@ -14,18 +14,16 @@ small pixel budgets so small toy frames are not upscaled to the real models' min
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vrl.file_lock import file_lock
 from vrl.log import get_logger
 from vrl.models.chat_template import chat_template
 from vrl.models.corpus import corpus_lines
@@ -190,7 +188,7 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
     if text in _REGISTRY:
         target = model_dir(text)
         if not (target / "config.json").is_file():
-            with _file_lock(target.with_name(f".{target.name}.lock")):
+            with file_lock(target.with_name(f".{target.name}.lock")):
                 if not (target / "config.json").is_file():
                     _build_atomic(get_spec(text), target)
         return target
@@ -203,17 +201,6 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
         f"'{text}' is neither a registered tiny model nor a model directory. "
         f"Registered tiny models: {', '.join(tiny_names())}."
     )
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _build_atomic(spec: TinySpec, target: Path) -> None:

@@ -17,18 +17,16 @@ original frame, times are seconds.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import random
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from vrl.file_lock import file_lock
 from vrl.log import get_logger
 from vrl.models.tiny import vrl_home
 from vrl.toy.render import render
@@ -115,7 +113,7 @@ def ensure_toy_suite(cfg: ToyConfig) -> Path:
     if _is_complete(out, cfg):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(out.parent / f".{out.name}.lock"):
+    with file_lock(out.parent / f".{out.name}.lock"):
         if not _is_complete(out, cfg):
             generate(cfg, out)
     return out
@@ -131,16 +129,6 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
 def _is_complete(out: Path, cfg: ToyConfig) -> bool:
     manifest = read_manifest(out)
     return manifest is not None and manifest.get("content_hash") == cfg.content_hash()
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _prepare(out: Path, content_hash: str) -> None:

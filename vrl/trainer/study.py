@@ -19,7 +19,6 @@ An arm sets only ``algorithm.*`` keys (:data:`ARMS`); everything else is the sam
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import math
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vrl.config import ConfigError, merge, parse
+from vrl.file_lock import file_lock
 from vrl.launch.config import LaunchConfig
 from vrl.launch.context import RunContext
 from vrl.log import get_logger, result_logger, setup_logging
@@ -153,12 +153,8 @@ def run_task(cfg: Config, task: dict[str, Any], ctx: RunContext) -> dict[str, An
     if cfg.cluster != "local":
         return _run_arm(train_cfg, task, out, ctx)
     # submitit's local executor starts every array task at once: they take turns on this machine
-    with open(Path(ctx.run_dir) / ".local_task.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return _run_arm(train_cfg, task, out, ctx)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(Path(ctx.run_dir) / ".local_task.lock"):
+        return _run_arm(train_cfg, task, out, ctx)
 
 
 def _run_arm(train_cfg: TrainConfig, task: dict[str, Any], out: Path, ctx: RunContext) -> dict[str, Any]:
