@@ -6,6 +6,8 @@
    warm-started model with no warm start of its own and the same RL budget. ``cluster=slurm`` submits
    it as a Slurm job array (``array_parallelism`` tasks at once) and a finalize job after it; with
    ``cluster=local`` the tasks take turns (a file lock in the run folder): one training at a time.
+   Running the study again under its ``name`` finds its finished runs complete (the training loop's
+   resume) and trains only the missing ones, keeping each finished run's wall time.
 3. ``finalize`` writes ``study.md`` and ``study.json`` (held-out accuracy mean ± sd over seeds at every
    validated RL step, reward, entropy, response length, seconds per RL step) and ``study.png``
    (validation curves, mean with a ±1 sd band over seeds) in the study's run folder.
@@ -164,11 +166,19 @@ def _run_arm(train_cfg: TrainConfig, task: dict[str, Any], out: Path, ctx: RunCo
         "study task %d/%d: %s seed %d → %s", ctx.task_index + 1, ctx.num_tasks, task["arm"], task["seed"], out
     )
     start = time.perf_counter()
+    before = _mtime(out / "summary.json")
     summary = stage.run(
         train_cfg, RunContext(out, rank=ctx.rank, world_size=ctx.world_size, local_rank=ctx.local_rank)
     )
-    (out / "study_task.json").write_text(json.dumps({**task, "wall_s": time.perf_counter() - start}))
+    # a re-run of the study finds its finished runs complete (the loop returns their summary): it keeps
+    # the wall time of the run that did the work
+    if before is None or _mtime(out / "summary.json") != before or not (out / "study_task.json").exists():
+        (out / "study_task.json").write_text(json.dumps({**task, "wall_s": time.perf_counter() - start}))
     return {**task, "val_after": (summary.get("val_after") or {}).get("val/accuracy")}
+
+
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def finalize(cfg: Config, ctx: RunContext) -> dict[str, Any]:

@@ -98,3 +98,15 @@ def test_a_shortened_study_end_to_end(tmp_path):
         assert sorted(runs) == ["1", "2"] and all(r["rl_steps"] == 2 for r in runs.values())
         assert all(sorted(r["curve"]) == ["0", "1", "2"] for r in runs.values())
     assert "| grpo | 2 |" in (run / "study.md").read_text() and (run / "study.png").exists()
+
+    # the same command again: every run is found complete, none is trained again, the table is rewritten
+    arm = run / "arms" / "grpo-seed1"
+    kept = {f: (arm / f).read_bytes() for f in ("metrics.jsonl", "summary.json", "study_task.json")}
+    (run / "study.md").unlink()
+    again = subprocess.run(
+        [sys.executable, "-m", "vrl.trainer.study", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=3000,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert {f: (arm / f).read_bytes() for f in kept} == kept
+    assert "| rloo | 2 |" in (run / "study.md").read_text()
