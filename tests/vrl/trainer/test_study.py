@@ -4,6 +4,7 @@ shortened study end to end (2 algorithms × 2 seeds, 2 RL steps, tiny) through t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,22 +70,25 @@ def test_finalize_writes_the_table_json_and_figure(tmp_path):
     assert (tmp_path / "study.png").stat().st_size > 0
 
 
+#: the smallest study runs: 2 warm-start steps, 2 RL steps, 8 records
+TINY = [
+    "train.toy.num_train=8",
+    "train.toy.num_val=4",
+    "train.toy.families=[color,boolean]",
+    "train.data.video_source=decode",
+    "train.rollout.n=2",
+    "train.rollout.max_response_length=8",
+    "train.trainer.rollout_batch_size=2",
+    "train.trainer.total_steps=2",
+    "train.trainer.save_every=0",
+    "train.warmup.sft_steps=2",
+    "train.warmup.batch_size=4",
+]
+
+
 @pytest.mark.integration
 def test_a_shortened_study_end_to_end(tmp_path):
-    tiny = [
-        "train.toy.num_train=8",
-        "train.toy.num_val=4",
-        "train.toy.families=[color,boolean]",
-        "train.data.video_source=decode",
-        "train.rollout.n=2",
-        "train.rollout.max_response_length=8",
-        "train.trainer.rollout_batch_size=2",
-        "train.trainer.total_steps=2",
-        "train.trainer.save_every=0",
-        "train.warmup.sft_steps=2",
-        "train.warmup.batch_size=4",
-    ]
-    args = ["algorithms=[grpo,rloo]", "seeds=[1,2]", "val_every=1", f"run_root={tmp_path}", "name=s", *tiny]
+    args = ["algorithms=[grpo,rloo]", "seeds=[1,2]", "val_every=1", f"run_root={tmp_path}", "name=s", *TINY]
     out = subprocess.run(
         [sys.executable, "-m", "vrl.trainer.study", *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=3000,
@@ -110,3 +114,26 @@ def test_a_shortened_study_end_to_end(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert {f: (arm / f).read_bytes() for f in kept} == kept
     assert "| rloo | 2 |" in (run / "study.md").read_text()
+
+
+@pytest.mark.integration
+def test_the_study_runs_as_a_slurm_job_array(slurm_cluster, tmp_path):
+    """On the real local Slurm cluster: the warm start is one job, the arms one job array (a task per arm
+    and seed), and the table comes from the finalize job that depends on it."""
+    args = [
+        "algorithms=[grpo]", "seeds=[1,2]", "val_every=1", f"run_root={tmp_path}", "name=sl",
+        "cluster=slurm", "profile=local", *TINY,
+    ]  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "vrl.trainer.study", *args],
+        cwd=tmp_path, env=slurm_cluster.env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    jobs = re.findall(r"submitted study: job (\S+)", out.stdout)
+    tasks, final = [j for j in jobs if "_" in j], [j for j in jobs if "_" not in j]
+    assert len(tasks) == 2 and len({t.split("_")[0] for t in tasks}) == 1 and len(final) == 1, out.stdout
+    for job in (*tasks, *final):
+        assert slurm_cluster.wait_state(job, ["COMPLETED"], timeout=60) == "COMPLETED"
+    run = tmp_path / "study" / "sl"
+    assert sorted(json.loads((run / "study.json").read_text())["arms"]["grpo"]["runs"]) == ["1", "2"]
+    assert "| grpo | 2 |" in (run / "study.md").read_text()
