@@ -129,6 +129,8 @@ def test_the_study_runs_as_a_slurm_job_array(slurm_cluster, tmp_path):
         cwd=tmp_path, env=slurm_cluster.env, capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    (warm,) = re.findall(r"submitted train: job (\S+)", out.stdout)
+    assert slurm_cluster.wait_state(warm, ["COMPLETED"], timeout=60) == "COMPLETED"
     jobs = re.findall(r"submitted study: job (\S+)", out.stdout)
     tasks, final = [j for j in jobs if "_" in j], [j for j in jobs if "_" not in j]
     assert len(tasks) == 2 and len({t.split("_")[0] for t in tasks}) == 1 and len(final) == 1, out.stdout
