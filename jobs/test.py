@@ -4,11 +4,11 @@
 Tiers: ``default`` (CPU, offline, fast), ``integration`` (real local Slurm cluster, vLLM engine,
 multi-process), ``slow`` (long runs, benchmark scripts). ``ci`` (the default) = ruff lint + format check,
 then all three tiers (1,928 tests, 38–51 min on 2 cores): what ``.ci/run`` runs on every clean clone;
-``all``: the three tiers without ruff. ``gpu``: every test marked ``gpu`` across the project (CUDA vLLM with sleep/wake and
-weight sync, FSDP2 in bf16 with nccl, Megatron in bf16, ...), for a machine with one GPU, unattended, in
-under 10 minutes; without CUDA each test is skipped with its reason. It writes the pytest output to
-``runs/gpu-tier/pytest.log`` and next to it ``runs/gpu-tier/results.md`` (test, outcome, seconds, peak
-GPU memory). No CPU tier selects ``gpu`` tests. The first call installs everything (Debian packages incl.
+``all``: the three tiers without ruff. ``tier=gpu``: every test marked ``gpu`` across the project (CUDA
+vLLM with sleep/wake and weight sync, FSDP2 in bf16 with nccl, Megatron in bf16, ...), for a machine with
+one GPU, unattended, in under 10 minutes; without CUDA each test is skipped with its reason. It writes
+the pytest output to ``runs/gpu-tier/pytest.log`` and next to it ``runs/gpu-tier/results.md`` (test,
+outcome, seconds, peak GPU memory). No CPU tier selects ``gpu`` tests. The first call installs everything (Debian packages incl.
 Slurm/MariaDB/Open MPI, and the pinned virtual environment).
 """
 

@@ -170,9 +170,9 @@ def _run_arm(train_cfg: TrainConfig, task: dict[str, Any], out: Path, ctx: RunCo
     summary = stage.run(
         train_cfg, RunContext(out, rank=ctx.rank, world_size=ctx.world_size, local_rank=ctx.local_rank)
     )
-    # a re-run of the study finds its finished runs complete (the loop returns their summary): it keeps
-    # the wall time of the run that did the work
-    if before is None or _mtime(out / "summary.json") != before or not (out / "study_task.json").exists():
+    # a re-run of the study finds its finished runs complete (the loop returns their summary without
+    # writing it): it keeps the wall time of the run that did the work
+    if _mtime(out / "summary.json") != before or not (out / "study_task.json").exists():
         (out / "study_task.json").write_text(json.dumps({**task, "wall_s": time.perf_counter() - start}))
     return {**task, "val_after": (summary.get("val_after") or {}).get("val/accuracy")}
 
